@@ -1,0 +1,104 @@
+"""Data that flows through a compiler: the request it judges, the call it asks for, the reply.
+
+Compilers are pure: ``prepare(HookRequest)`` returns either an ``Invocation`` (run the rule with
+these arguments) or a ``Reply`` (answer now, e.g. unauthorized); ``respond(Outcome)`` shapes the
+rule's outcome into the wire envelope. They never do I/O and never raise for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+JSON = Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HookRequest:
+    """One HTTP request to ``/api/run/...`` plus the webtask's context (``ctx``)."""
+
+    method: str
+    headers: Mapping[str, str]  # lower-cased names
+    body: bytes
+    ctx: Mapping[str, JSON]  # secrets, meta, headers, query, id, ... (becomes context.webtask)
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @property
+    def secrets(self) -> Mapping[str, JSON]:
+        value = self.ctx.get("secrets")
+        return value if isinstance(value, Mapping) else {}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleError:
+    """What a rule failed with: ``cb(err)`` or an exception it raised.
+
+    ``props`` are the error's own extra fields (``statusCode``, ``friendlyMessage``, ...);
+    ``name`` is set only for error classes whose name is an own property in JS (our
+    extensibility error classes), as the reference envelope would show it.
+    """
+
+    message: str
+    name: str | None = None
+    props: Mapping[str, JSON] = field(default_factory=dict)
+
+    def as_data(self) -> dict[str, JSON]:
+        data: dict[str, JSON] = dict(self.props)
+        data["message"] = self.message
+        if self.name is not None:
+            data["name"] = self.name
+        return data
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invocation:
+    """Arguments for the rule, chosen by its arity once the worker has compiled it.
+
+    ``args_by_arity[n]`` are the first ``n - 1`` arguments (the worker appends ``cb``), or the
+    validation error that the reference gives for a rule of that arity.
+    ``arity_error`` is the message when the rule's arity is not among the keys.
+    """
+
+    args_by_arity: Mapping[int, list[JSON] | RuleError]
+    arity_error: str
+
+    def args_for(self, arity: int) -> list[JSON] | RuleError:
+        return self.args_by_arity.get(arity, RuleError(message=self.arity_error))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """A rule call that ran to an answer: a result (``error is None``) or a rule error."""
+
+    result: JSON = None
+    error: RuleError | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reply:
+    """An HTTP answer: status, headers and a JSON body."""
+
+    status: int
+    body: JSON
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class Compiler(Protocol):
+    """A ``wt-compiler``: authorize and validate a request, then shape the rule's outcome."""
+
+    name: str
+
+    def prepare(self, request: HookRequest) -> Invocation | Reply: ...
+
+    def respond(self, outcome: Outcome) -> Reply: ...
+
+
+Prepare = Callable[[HookRequest], Invocation | Reply]

@@ -1,0 +1,70 @@
+"""``auth0-ext-compilers/password-exchange``.
+
+Two rule shapes, told apart by arity: the reference's ``(user, client, scope, audience,
+context, cb)`` and the seed's ``(client, scope, audience, context, cb)``. Checks run in the
+reference's order with its exact messages; the ``user`` check applies to the 6-argument form only.
+"""
+
+from __future__ import annotations
+
+from compilers import extension
+from compilers.base import HookRequest, Invocation, Outcome, Reply, RuleError
+
+NOT_OBJECT = "Body received by extensibility point is not an object"
+AUDIENCE = "Body.audience received by extensibility point is not a string"
+SCOPE = "Body.scope received by extensibility point is neither empty nor an array"
+USER = "Body.user received by extensibility point is not an object"
+CLIENT = "Body.client received by extensibility point is not an object"
+ARITY = (
+    "A password-exchange rule must take (user, client, scope, audience, context, cb) "
+    "or (client, scope, audience, context, cb)."
+)
+
+
+def _check(body: extension.Body, *, with_user: bool) -> str | None:
+    if not extension.is_object(body):
+        return NOT_OBJECT
+    if not isinstance(extension.field(body, "audience"), str):
+        return AUDIENCE
+    scope = extension.field(body, "scope")
+    if extension.is_truthy(scope) and not isinstance(scope, list):
+        return SCOPE
+    if with_user and not extension.is_object(extension.field(body, "user")):
+        return USER
+    if not extension.is_object(extension.field(body, "client")):
+        return CLIENT
+    return None
+
+
+class PasswordExchange:
+    """Authorize with the extension secret, validate the body, build both argument lists."""
+
+    name = "auth0-ext-compilers/password-exchange"
+
+    def prepare(self, request: HookRequest) -> Invocation | Reply:
+        denied = extension.authorize(request)
+        if denied is not None:
+            return extension.error_reply(denied)
+        body = extension.read_body(request)
+        if isinstance(body, RuleError):
+            return extension.error_reply(body)
+        problems = {5: _check(body, with_user=False), 6: _check(body, with_user=True)}
+        if problems[5] is not None and problems[5] == problems[6]:
+            return extension.error_reply(RuleError(message=problems[5]))
+        seed_form = [
+            extension.field(body, "client"),
+            extension.field(body, "scope"),
+            extension.field(body, "audience"),
+            extension.rule_context(body, request),
+        ]
+        forms = {5: seed_form, 6: [extension.field(body, "user"), *seed_form]}
+        return Invocation(
+            args_by_arity={
+                arity: forms[arity] if problem is None else RuleError(message=problem)
+                for arity, problem in problems.items()
+            },
+            arity_error=ARITY,
+        )
+
+    def respond(self, outcome: Outcome) -> Reply:
+        return extension.respond(outcome)

@@ -1,0 +1,79 @@
+"""The log bus: rule output and infrastructure lines, fanned out per container.
+
+``InProcessBus`` serves one node; a Redis-backed bus can replace it behind the same ``Bus``
+protocol. Subscribers get bounded queues: a slow reader loses lines, never blocks a rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+LEVELS = {"trace": 10, "debug": 20, "info": 30, "warn": 40, "error": 50, "fatal": 60}
+_HOSTNAME = socket.gethostname()
+
+
+def log_record(
+    container: str,
+    msg: str,
+    *,
+    level: str = "info",
+    req_id: str | None = None,
+    sandbox: bool = False,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A bunyan-style record (``v``, ``level``, ``name``, ``hostname``, ``pid``, ``time``, ``msg``)."""
+    record: dict[str, Any] = {
+        "v": 0,
+        "level": LEVELS[level],
+        "name": "sandbox-logs" if sandbox else "webtask-runtime",
+        "hostname": _HOSTNAME,
+        "pid": os.getpid(),
+        "time": datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "msg": msg,
+        "container": container,
+    }
+    if req_id is not None:
+        record["req_id"] = req_id
+    if sandbox:
+        record["sandbox"] = True
+    record.update(fields)
+    return record
+
+
+class Bus(Protocol):
+    def publish(self, container: str, record: dict[str, Any]) -> None: ...
+
+    def subscribe(self, container: str) -> AsyncIterator[dict[str, Any]]: ...
+
+
+class InProcessBus:
+    """Fan-out inside one server process."""
+
+    def __init__(self, queue_size: int = 1000) -> None:
+        self._queue_size = queue_size
+        self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+
+    def publish(self, container: str, record: dict[str, Any]) -> None:
+        for queue in self._subscribers.get(container, ()):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(record)
+
+    async def subscribe(self, container: str) -> AsyncIterator[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self._queue_size)
+        self._subscribers.setdefault(container, set()).add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            subscribers = self._subscribers.get(container)
+            if subscribers is not None:
+                subscribers.discard(queue)
+                if not subscribers:
+                    del self._subscribers[container]

@@ -1,0 +1,158 @@
+"""The one place that reads configuration: ``Settings.from_environ(environ)``.
+
+Every knob is a ``WTHOST_*`` environment variable declared in ``SETTINGS`` with its default and
+help text; the README's configuration table is checked against this list by a test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+Isolation = Literal["container", "invocation"]
+LAYERS = ("rlimits", "unshare", "drop_privileges", "prctl", "seccomp")
+
+
+class SettingsError(ValueError):
+    """A ``WTHOST_*`` variable has a value we cannot use (the operator's mistake)."""
+
+
+def _int(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw.strip())
+        if not lo <= value <= hi:
+            raise ValueError(f"expected an integer from {lo} to {hi}")
+        return value
+
+    return parse
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _layers(raw: str) -> tuple[str, ...]:
+    value = raw.strip().lower()
+    if value in ("", "none"):
+        return ()
+    if value == "all":
+        return LAYERS
+    names = tuple(part.strip() for part in value.split(",") if part.strip())
+    unknown = [name for name in names if name not in LAYERS]
+    if unknown:
+        raise ValueError(f"unknown layer {unknown[0]!r}; expected 'all', 'none' or {LAYERS}")
+    return names
+
+
+def _str(raw: str) -> str:
+    return raw.strip()
+
+
+def _url_or_empty(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// URL")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One ``WTHOST_*`` variable: the field it fills, its default and what it means."""
+
+    field: str
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+
+    @property
+    def env(self) -> str:
+        return "WTHOST_" + self.field.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", "127.0.0.1", _str, "Address `wthost serve` listens on."),
+    Setting("port", "8080", _int(0, 65535), "TCP port `wthost serve` listens on."),
+    Setting("data_dir", "./wthost-data", _str, "Folder for the SQLite database and key files."),
+    Setting("public_url", "", _url_or_empty, "Base URL used in `webtask_url` (default: from the request)."),
+    Setting("log_level", "info", _choice("debug", "info", "warning", "error"), "Server log level."),
+    Setting("rule_timeout_ms", "20000", _int(50, 600_000), "Wall-clock limit of one rule call; the worker is killed after it."),
+    Setting("rule_cpu_ms", "10000", _int(100, 600_000), "CPU time one rule call may use (RLIMIT_CPU)."),
+    Setting("rule_memory_mb", "256", _int(64, 16384), "Address-space limit of a worker (RLIMIT_AS)."),
+    Setting("rule_log_bytes", "65536", _int(1024, 16 * 2**20), "Output (print/console) one call may write."),
+    Setting("rule_result_bytes", "1048576", _int(1024, 64 * 2**20), "Largest encoded result a worker may send back."),
+    Setting("rule_recursion", "200", _int(50, 5000), "Python recursion limit inside rules."),
+    Setting("max_body_bytes", "1048576", _int(1024, 64 * 2**20), "Largest request body accepted by any endpoint."),
+    Setting("max_code_bytes", "524288", _int(1024, 16 * 2**20), "Largest rule source accepted at upload."),
+    Setting("isolation", "container", _choice("container", "invocation"), "`container`: a warm worker per container; `invocation`: a fresh worker per call."),
+    Setting("max_workers", "16", _int(1, 4096), "Most worker processes alive at once."),
+    Setting("spare_workers", "2", _int(0, 64), "Pre-hardened workers kept ready for new containers."),
+    Setting("worker_max_calls", "1000", _int(1, 10_000_000), "Recycle a worker after this many calls."),
+    Setting("worker_idle_s", "300", _int(1, 86400), "Stop a worker idle this long."),
+    Setting("max_queue", "64", _int(0, 100_000), "Calls that may wait for a worker before 503."),
+    Setting("sandbox_uid", "65534", _int(1, 2**31 - 1), "Unprivileged uid/gid workers drop to (when started as root)."),
+    Setting("sandbox_require", "none", _layers, "Layers that must be live or the server refuses to start: `all`, `none` or a list of " + ", ".join(LAYERS) + "."),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """All configuration, read once. Build it with ``Settings.from_environ``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: str = "./wthost-data"
+    public_url: str = ""
+    log_level: str = "info"
+    rule_timeout_ms: int = 20000
+    rule_cpu_ms: int = 10000
+    rule_memory_mb: int = 256
+    rule_log_bytes: int = 65536
+    rule_result_bytes: int = 1048576
+    rule_recursion: int = 200
+    max_body_bytes: int = 1048576
+    max_code_bytes: int = 524288
+    isolation: Isolation = "container"
+    max_workers: int = 16
+    spare_workers: int = 2
+    worker_max_calls: int = 1000
+    worker_idle_s: int = 300
+    max_queue: int = 64
+    sandbox_uid: int = 65534
+    sandbox_require: tuple[str, ...] = ()
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Parse every ``WTHOST_*`` variable; unknown names and bad values raise SettingsError."""
+        env = os.environ if environ is None else environ
+        known = {setting.env: setting for setting in SETTINGS}
+        for name in env:
+            if name.startswith("WTHOST_") and name not in known:
+                raise SettingsError(
+                    f"Unknown setting {name}. Known settings: {', '.join(sorted(known))}."
+                )
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = env.get(setting.env, setting.default)
+            try:
+                values[setting.field] = setting.parse(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{setting.env} has value {raw!r}: {exc}.") from exc
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,61 @@
+"""Persistence seam: the ``Store`` protocol and its records.
+
+Backends (SQLite now, PostgreSQL later) store code as text, meta as a string map and secrets
+only as ciphertext. Everything is async so a network database slots in without changing callers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebtaskRecord:
+    """A named webtask as stored: code, meta, sealed secrets and the token that names it."""
+
+    container: str
+    name: str
+    code: str
+    meta: Mapping[str, str]
+    secrets_sealed: str | None
+    token: str
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    @property
+    def code_hash(self) -> str:
+        return code_hash(self.code)
+
+
+class Store(Protocol):
+    """Where webtasks and revocations live. Implementations must be safe for concurrent use."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def put_webtask(self, record: WebtaskRecord) -> None: ...
+
+    async def get_webtask(self, container: str, name: str) -> WebtaskRecord | None: ...
+
+    async def delete_webtask(self, container: str, name: str) -> bool: ...
+
+    async def list_webtasks(
+        self,
+        container: str | None,
+        meta: Mapping[str, str],
+        offset: int,
+        limit: int,
+    ) -> list[WebtaskRecord]: ...
+
+    async def revoke(self, jti: str, at: float) -> None: ...
+
+    async def revoked(self, jtis: list[str]) -> bool: ...

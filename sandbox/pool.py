@@ -1,0 +1,319 @@
+"""The worker pool: warm workers per container, spares, a bounded queue, recycling.
+
+A worker serves one container for its whole life and never sees another container's code.
+``compile`` checks and caches a rule in the container's worker; ``run`` hands a prepared
+invocation to an idle worker of that container (starting or stealing one if needed) and returns
+the rule's ``Outcome``. Failures surface as ``SandboxError`` subclasses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from compilers.base import Invocation, Outcome, RuleError
+from sandbox.errors import (
+    CompileFailed,
+    ExecutionTimeout,
+    PoolBusy,
+    PoolClosed,
+    SandboxError,
+    SandboxUnavailable,
+    WorkerCrashed,
+)
+from sandbox.process import LoadInfo, OnLog, WorkerConfig, WorkerProcess
+
+logger = logging.getLogger(__name__)
+
+Starter = Callable[[WorkerConfig], Awaitable[WorkerProcess]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolConfig:
+    worker: WorkerConfig
+    max_workers: int
+    max_queue: int
+    max_calls: int
+    idle_s: float
+    spare_workers: int
+    isolation: Literal["container", "invocation"]
+    required_layers: tuple[str, ...] = ()
+
+
+class WorkerPool:
+    """Owns every worker process; all methods are called from the server's event loop."""
+
+    def __init__(self, config: PoolConfig, starter: Starter = WorkerProcess.start) -> None:
+        self.config = config
+        self._start_worker = starter
+        self._idle: dict[str, list[WorkerProcess]] = {}
+        self._spares: list[WorkerProcess] = []
+        self._busy: set[WorkerProcess] = set()
+        self._starting = 0
+        self._waiters: list[asyncio.Future[None]] = []
+        self._closed = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.layers: dict[str, str] = {}
+        self.stats = {"started": 0, "crashed": 0, "timeouts": 0, "recycled": 0, "evicted": 0}
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> dict[str, str]:
+        """Start a probe worker, record which layers are live, enforce the required ones."""
+        probe = await self._start_worker(self.config.worker)
+        self.stats["started"] += 1
+        self.layers = dict(probe.layers)
+        missing = {
+            name: self.layers.get(name, "missing: not reported")
+            for name in self.config.required_layers
+            if self.layers.get(name) != "live"
+        }
+        if missing:
+            await probe.kill()
+            raise SandboxUnavailable(missing)
+        self._spares.append(probe)
+        self._spawn_task(self._reaper())
+        self._refill_spares()
+        return self.layers
+
+    async def close(self) -> None:
+        self._closed = True
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_exception(PoolClosed("The server is shutting down."))
+        for task in list(self._tasks):
+            task.cancel()
+        workers = [*self._spares, *self._busy, *(w for ws in self._idle.values() for w in ws)]
+        self._spares.clear()
+        self._idle.clear()
+        self._busy.clear()
+        await asyncio.gather(*(worker.kill() for worker in workers), return_exceptions=True)
+
+    def _spawn_task(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- public operations ---------------------------------------------------------------
+
+    async def compile(self, container: str, code_hash: str, code: str) -> LoadInfo:
+        """Compile and cache ``code`` in a worker of ``container``; ``CompileFailed`` if broken."""
+        worker = await self._acquire(container)
+        try:
+            return await self._ensure_loaded(worker, code_hash, code)
+        finally:
+            self._release(worker)
+
+    async def run(
+        self,
+        container: str,
+        code_hash: str,
+        code: str,
+        invocation: Invocation,
+        on_log: OnLog | None = None,
+    ) -> Outcome:
+        """Run one rule call in a worker of ``container``."""
+        worker = await self._acquire(container)
+        try:
+            info = await self._ensure_loaded(worker, code_hash, code)
+            args = invocation.args_for(info.arity)
+            if isinstance(args, RuleError):
+                return Outcome(error=args)
+            worker.calls += 1
+            reply = await worker.exchange(
+                {"t": "call", "id": worker.next_id(), "hash": code_hash, "args": args},
+                timeout_ms=self.config.worker.timeout_ms,
+                on_log=on_log,
+            )
+            return _outcome(reply)
+        except SandboxError as exc:
+            self._count_failure(exc)
+            raise
+        finally:
+            self._release(worker)
+
+    def snapshot(self) -> dict[str, Any]:
+        idle = sum(len(ws) for ws in self._idle.values())
+        return {
+            "workers": idle + len(self._busy) + len(self._spares),
+            "idle": idle,
+            "busy": len(self._busy),
+            "spare": len(self._spares),
+            "queued": len(self._waiters),
+            **self.stats,
+        }
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _count_failure(self, exc: SandboxError) -> None:
+        if isinstance(exc, WorkerCrashed):
+            self.stats["crashed"] += 1
+        elif isinstance(exc, ExecutionTimeout):
+            self.stats["timeouts"] += 1
+
+    async def _ensure_loaded(self, worker: WorkerProcess, code_hash: str, code: str) -> LoadInfo:
+        info = worker.loaded.get(code_hash)
+        if info is not None:
+            return info
+        reply = await worker.exchange(
+            {"t": "load", "hash": code_hash, "code": code},
+            timeout_ms=self.config.worker.timeout_ms,
+        )
+        if reply.get("t") == "loaded":
+            info = LoadInfo(arity=int(reply["arity"]), language=str(reply.get("language")))
+            worker.loaded[code_hash] = info
+            return info
+        if reply.get("t") == "compile_error":
+            diagnostics = [d for d in reply.get("diagnostics", []) if isinstance(d, dict)]
+            raise CompileFailed(str(reply.get("language", "python")), diagnostics)
+        await worker.kill()
+        raise WorkerCrashed("the worker answered a load with an unexpected message")
+
+    def _total(self) -> int:
+        idle = sum(len(ws) for ws in self._idle.values())
+        return idle + len(self._busy) + len(self._spares) + self._starting
+
+    async def _acquire(self, container: str) -> WorkerProcess:
+        while True:
+            if self._closed:
+                raise PoolClosed("The server is shutting down.")
+            idle = self._idle.get(container)
+            while idle:
+                worker = idle.pop()
+                if worker.alive and worker.proc.returncode is None:
+                    self._busy.add(worker)
+                    return worker
+            if self._spares:
+                worker = self._spares.pop()
+                self._refill_spares()
+                if worker.alive:
+                    return self._bind(worker, container)
+                continue
+            if self._total() < self.config.max_workers:
+                return self._bind(await self._start_counted(), container)
+            if self._evict_one():
+                continue
+            if len(self._waiters) >= self.config.max_queue:
+                raise PoolBusy()
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+
+    def _bind(self, worker: WorkerProcess, container: str) -> WorkerProcess:
+        worker.container = container
+        self._busy.add(worker)
+        return worker
+
+    async def _start_counted(self) -> WorkerProcess:
+        self._starting += 1
+        try:
+            worker = await self._start_worker(self.config.worker)
+            self.stats["started"] += 1
+            return worker
+        finally:
+            self._starting -= 1
+            self._wake()
+
+    def _evict_one(self) -> bool:
+        """Stop the least recently used idle worker (any container) to make room."""
+        candidates = [w for ws in self._idle.values() for w in ws]
+        if not candidates and self._spares:
+            candidates = list(self._spares)
+        if not candidates:
+            return False
+        victim = min(candidates, key=lambda w: w.last_used)
+        self._forget(victim)
+        self.stats["evicted"] += 1
+        self._spawn_task(victim.kill())
+        return True
+
+    def _forget(self, worker: WorkerProcess) -> None:
+        self._busy.discard(worker)
+        if worker in self._spares:
+            self._spares.remove(worker)
+        if worker.container is not None:
+            idle = self._idle.get(worker.container)
+            if idle and worker in idle:
+                idle.remove(worker)
+                if not idle:
+                    del self._idle[worker.container]
+
+    def _release(self, worker: WorkerProcess) -> None:
+        self._busy.discard(worker)
+        recycle = (
+            not worker.alive
+            or self._closed
+            or self.config.isolation == "invocation"
+            or worker.calls >= self.config.max_calls
+        )
+        if recycle:
+            if worker.alive:
+                self.stats["recycled"] += 1
+            self._spawn_task(worker.kill())
+            self._refill_spares()
+        else:
+            assert worker.container is not None  # bound in _acquire
+            self._idle.setdefault(worker.container, []).append(worker)
+        self._wake()
+
+    def _wake(self) -> None:
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _refill_spares(self) -> None:
+        if self._closed:
+            return
+        wanted = self.config.spare_workers - len(self._spares) - self._starting
+        room = self.config.max_workers - self._total()
+        for _ in range(max(0, min(wanted, room))):
+            self._spawn_task(self._add_spare())
+
+    async def _add_spare(self) -> None:
+        try:
+            worker = await self._start_counted()
+        except SandboxError as exc:
+            logger.warning("could not start a spare worker: %s", exc)
+            return
+        if self._closed:
+            await worker.kill()
+            return
+        self._spares.append(worker)
+        self._wake()
+
+    async def _reaper(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(min(5.0, self.config.idle_s))
+            deadline = time.monotonic() - self.config.idle_s
+            for workers in list(self._idle.values()):
+                for worker in [w for w in workers if w.last_used < deadline or not w.alive]:
+                    self._forget(worker)
+                    self._spawn_task(worker.kill())
+
+
+def _outcome(reply: dict[str, Any]) -> Outcome:
+    if reply.get("t") != "result":
+        raise WorkerCrashed("the worker answered a call with an unexpected message")
+    if reply.get("ok"):
+        return Outcome(result=reply.get("value"))
+    error = reply.get("error")
+    error = error if isinstance(error, dict) else {}
+    props = error.get("props")
+    name = error.get("name")
+    return Outcome(
+        error=RuleError(
+            message=str(error.get("message", "Unknown error")),
+            name=name if isinstance(name, str) else None,
+            props=props if isinstance(props, dict) else {},
+        )
+    )

@@ -1,0 +1,207 @@
+"""One worker process seen from the server: start it, exchange frames, kill it.
+
+The worker is exec'd (``python -I -B``), with an empty environment, cwd ``/``, only its pipes
+open and stderr discarded. Every exchange has a deadline; on expiry, a malformed frame or EOF
+the process group is killed and the caller gets a ``SandboxError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sandbox import protocol
+from sandbox.errors import ExecutionTimeout, WorkerCrashed
+
+logger = logging.getLogger(__name__)
+
+_ROOT = str(Path(__file__).resolve().parent.parent)
+_BOOT = f"import sys; sys.path.insert(0, {_ROOT!r}); from sandbox.worker import main; main()"
+
+SIGNAL_REASONS = {
+    signal.SIGXCPU: "the rule used up its CPU time limit",
+    signal.SIGSYS: "the rule attempted a forbidden system call",
+    signal.SIGKILL: "the process was killed (memory or time limit)",
+    signal.SIGSEGV: "the rule engine crashed",
+    signal.SIGXFSZ: "the rule attempted to write a file",
+    signal.SIGABRT: "the rule engine aborted",
+}
+
+OnLog = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerConfig:
+    """Limits sent to every worker in its ``init`` frame, plus the supervisor's own caps."""
+
+    timeout_ms: int
+    cpu_ms: int
+    memory_mb: int
+    log_bytes: int
+    result_bytes: int
+    recursion: int
+    uid: int
+    layers: tuple[str, ...]
+    start_timeout_s: float = 15.0
+
+    @property
+    def max_frame_bytes(self) -> int:
+        return max(self.result_bytes, self.log_bytes) + 65536
+
+    def init_frame(self) -> protocol.Message:
+        return {
+            "t": "init",
+            "cpu_ms": self.cpu_ms,
+            "memory_mb": self.memory_mb,
+            "log_bytes": self.log_bytes,
+            "result_bytes": self.result_bytes,
+            "recursion": self.recursion,
+            "uid": self.uid,
+            "layers": list(self.layers),
+        }
+
+
+@dataclass
+class LoadInfo:
+    """What the worker reported about compiled code: its arity and language."""
+
+    arity: int
+    language: str
+
+
+@dataclass(eq=False)
+class WorkerProcess:
+    """A started worker. ``container`` is set once, on first use, and never changes."""
+
+    proc: asyncio.subprocess.Process
+    config: WorkerConfig
+    layers: dict[str, str]
+    container: str | None = None
+    loaded: dict[str, LoadInfo] = field(default_factory=dict)
+    calls: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+    alive: bool = True
+    _decoder: protocol.Decoder | None = None
+    _inbox: deque[protocol.Message] = field(default_factory=deque)
+    _next_id: int = 0
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @classmethod
+    async def start(cls, config: WorkerConfig) -> WorkerProcess:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-I",
+            "-B",
+            "-c",
+            _BOOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            env={},
+            cwd="/",
+            close_fds=True,
+            start_new_session=True,
+        )
+        worker = cls(proc=proc, config=config, layers={})
+        worker._decoder = protocol.Decoder(config.max_frame_bytes)
+        try:
+            worker._send(config.init_frame())
+            async with asyncio.timeout(config.start_timeout_s):
+                hello = await worker._receive()
+        except (TimeoutError, WorkerCrashed, protocol.ProtocolViolation) as exc:
+            await worker.kill()
+            raise WorkerCrashed(f"the worker did not start ({exc})") from exc
+        if hello.get("t") != "hello" or hello.get("version") != protocol.VERSION:
+            await worker.kill()
+            raise WorkerCrashed("the worker spoke an unexpected protocol")
+        worker.layers = {str(k): str(v) for k, v in dict(hello.get("layers", {})).items()}
+        return worker
+
+    def _send(self, message: protocol.Message) -> None:
+        stdin = self.proc.stdin
+        if stdin is None or stdin.is_closing():
+            raise WorkerCrashed("the worker's input pipe is closed")
+        stdin.write(protocol.encode(message))
+
+    async def _receive(self) -> protocol.Message:
+        assert self._decoder is not None and self.proc.stdout is not None  # set in start()
+        while not self._inbox:
+            chunk = await self.proc.stdout.read(1 << 16)
+            if not chunk:
+                raise await self._crashed()
+            self._inbox.extend(self._decoder.feed(chunk))
+        return self._inbox.popleft()
+
+    async def _crashed(self) -> WorkerCrashed:
+        self.alive = False
+        try:
+            async with asyncio.timeout(2):
+                code = await self.proc.wait()
+        except TimeoutError:
+            await self.kill()
+            code = self.proc.returncode
+        if code is not None and code < 0:
+            reason = SIGNAL_REASONS.get(signal.Signals(-code), f"signal {-code}")
+        else:
+            reason = f"exit status {code}"
+        return WorkerCrashed(reason, code)
+
+    async def exchange(
+        self, message: protocol.Message, *, timeout_ms: int, on_log: OnLog | None = None
+    ) -> protocol.Message:
+        """Send one request and return its reply, forwarding ``log`` frames to ``on_log``."""
+        self.last_used = time.monotonic()
+        try:
+            async with asyncio.timeout(timeout_ms / 1000):
+                self._send(message)
+                while True:
+                    reply = await self._receive()
+                    if reply.get("t") != "log":
+                        if reply.get("exit"):
+                            self.alive = False
+                        return reply
+                    if on_log is not None:
+                        on_log(str(reply.get("line", "")))
+        except TimeoutError as exc:
+            await self.kill()
+            raise ExecutionTimeout(timeout_ms) from exc
+        except protocol.ProtocolViolation as exc:
+            await self.kill()
+            raise WorkerCrashed(f"the worker sent an invalid reply ({exc})") from exc
+        except (ConnectionError, BrokenPipeError) as exc:
+            raise await self._crashed() from exc
+        finally:
+            self.last_used = time.monotonic()
+
+    def next_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    async def kill(self) -> None:
+        self.alive = False
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await self.proc.wait()
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+
+    def info(self) -> dict[str, Any]:
+        return {"pid": self.pid, "container": self.container, "calls": self.calls}

@@ -1,0 +1,276 @@
+"""The worker process: ``python -I -m sandbox.worker`` (exec'd, never forked from the server).
+
+Start-up is a fixed sequence: import everything it will ever need → read ``init`` → harden
+(sandbox.harden) → say ``hello`` → serve ``load``/``call`` frames until stdin closes. ``handle``
+is pure with respect to I/O except for the ``emit`` callback that streams log frames.
+"""
+
+from __future__ import annotations
+
+# Everything the worker needs is imported before hardening: afterwards no file can be opened.
+import _strptime  # noqa: F401  (datetime.strptime imports it lazily)
+import encodings.idna  # noqa: F401
+import hashlib
+import os
+import random
+import re
+import sys
+import unicodedata  # noqa: F401  (the parser needs it for non-ASCII identifiers)
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox import harden, protocol
+from sandbox.policy import (
+    EntryPointError,
+    arity_of,
+    compile_rule,
+    find_entry,
+    rule_globals,
+)
+from sandbox.values import NotPlainData, to_plain, to_rule
+
+for _name in ("md5", "sha1", "sha256", "sha512"):
+    hashlib.new(_name, b"")  # OpenSSL reads its configuration on first use
+
+MAX_MESSAGE_CHARS = 2000
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+Emit = Callable[[protocol.Message], None]
+
+
+@dataclass
+class Loaded:
+    entry: Callable[..., Any]
+    arity: int
+
+
+@dataclass
+class State:
+    """Per-worker state: compiled rules by code hash and the limits from ``init``."""
+
+    log_bytes: int
+    result_bytes: int
+    cpu_ms: int
+    rng: random.Random = field(default_factory=random.Random)
+    modules: dict[str, Loaded] = field(default_factory=dict)
+    must_exit: bool = False
+
+
+def clean_message(value: object) -> str:
+    """``str()`` of an error without heap addresses, capped."""
+    try:
+        text = str(value)
+    except Exception:  # a hostile __str__ cannot exist (no classes), but be safe
+        text = "Unprintable error"
+    text = _ADDRESS.sub("", text)
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS] + "…"
+
+
+def _js_truthy(value: Any) -> bool:
+    if value is None or value is False or value == "":
+        return False
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value == value and value != 0
+    return True
+
+
+def describe_error(error: Any) -> dict[str, Any]:
+    """The wire form of what a rule failed with (message, optional name and own fields)."""
+    if isinstance(error, BaseException):
+        described: dict[str, Any] = {"message": clean_message(error), "type": type(error).__name__}
+        name = getattr(error, "wt_name", None)
+        if isinstance(name, str):
+            described["name"] = name
+        props = getattr(error, "wt_props", None)
+        if isinstance(props, dict):
+            try:
+                described["props"] = to_plain(props)
+            except NotPlainData:
+                pass
+        return described
+    if isinstance(error, dict):
+        message = error.get("message")
+        return {"message": clean_message(message) if _js_truthy(message) else "[object Object]"}
+    text = clean_message(error)
+    return {"message": text or "Unknown error"}
+
+
+def load(state: State, message: protocol.Message, emit: Emit) -> protocol.Message:
+    code_hash = str(message.get("hash", ""))
+    source = message.get("code")
+    if not isinstance(source, str):
+        return {"t": "compile_error", "language": "python", "diagnostics": [
+            {"line": 0, "column": 0, "message": "Rule source must be text."}]}
+    compiled = compile_rule(source)
+    if compiled.code is None:
+        return {
+            "t": "compile_error",
+            "language": "python",
+            "diagnostics": [d.as_dict() for d in compiled.diagnostics],
+        }
+    namespace = rule_globals(_log_emitter(state, 0, emit), {}, state.rng)
+    try:
+        exec(compiled.code, namespace)
+        entry = find_entry(namespace, compiled.code)
+        arity = arity_of(entry)
+    except EntryPointError as exc:
+        return _load_failure(str(exc))
+    except MemoryError:
+        state.must_exit = True
+        return _load_failure("The rule ran out of memory while loading.")
+    except BaseException as exc:  # the module body raised: report it like a compile error
+        return _load_failure(f"Loading the rule raised {type(exc).__name__}: {clean_message(exc)}")
+    state.modules[code_hash] = Loaded(entry=entry, arity=arity)
+    return {"t": "loaded", "hash": code_hash, "arity": arity, "language": "python"}
+
+
+def _load_failure(text: str) -> protocol.Message:
+    return {"t": "compile_error", "language": "python",
+            "diagnostics": [{"line": 0, "column": 0, "message": text}]}
+
+
+class _LogBudget(Exception):
+    pass
+
+
+def _log_emitter(state: State, call_id: int, emit: Emit) -> Callable[[str], None]:
+    spent = [0]
+
+    def write(text: str) -> None:
+        size = len(text.encode("utf-8", "replace")) + 1
+        if spent[0] + size > state.log_bytes:
+            raise _LogBudget(f"Log output is limited to {state.log_bytes} bytes per call.")
+        spent[0] += size
+        emit({"t": "log", "id": call_id, "line": text})
+
+    return write
+
+
+def call(state: State, message: protocol.Message, emit: Emit) -> protocol.Message:
+    call_id = int(message.get("id", 0))
+    loaded = state.modules.get(str(message.get("hash", "")))
+    if loaded is None:
+        return {"t": "result", "id": call_id, "ok": False, "unknown_hash": True,
+                "error": {"message": "Rule is not loaded."}}
+    args = message.get("args")
+    if not isinstance(args, list):
+        args = []
+    # print() inside the rule resolves _print_ from the module globals: point it at this call.
+    globals_ = getattr(loaded.entry, "__globals__", {})
+    printer = globals_.get("_print_")
+    if printer is not None:
+        printer._emit = _log_emitter(state, call_id, emit)
+
+    outcome: dict[str, Any] = {}
+
+    def cb(error: Any = None, result: Any = None, *_rest: Any) -> None:
+        if outcome:
+            return
+        if _js_truthy(error):
+            outcome["error"] = describe_error(error)
+        else:
+            outcome["value"] = result
+
+    harden.set_call_cpu_budget(state.cpu_ms)
+    try:
+        returned = loaded.entry(*to_rule(args), cb)
+        if not outcome and returned is not None:
+            outcome["value"] = returned
+    except MemoryError:
+        state.must_exit = True
+        outcome.setdefault("error", {"message": "The rule ran out of memory.", "type": "MemoryError"})
+    except BaseException as exc:
+        outcome.setdefault("error", describe_error(exc))
+    if not outcome:
+        outcome["error"] = {
+            "message": "The rule returned without calling cb(error, result) or returning a "
+            "result, so it would never answer.",
+            "type": "NoCallback",
+        }
+    if "error" in outcome:
+        return {"t": "result", "id": call_id, "ok": False, "error": outcome["error"]}
+    try:
+        value = to_plain(outcome["value"])
+        reply = {"t": "result", "id": call_id, "ok": True, "value": value}
+        if len(protocol.encode(reply)) > state.result_bytes:
+            raise NotPlainData(f"Result is larger than the {state.result_bytes}-byte limit.")
+    except (NotPlainData, ValueError, TypeError, OverflowError, RecursionError) as exc:
+        return {"t": "result", "id": call_id, "ok": False,
+                "error": {"message": clean_message(exc), "type": "ResultError"}}
+    except MemoryError:
+        state.must_exit = True
+        return {"t": "result", "id": call_id, "ok": False,
+                "error": {"message": "The rule's result is too large.", "type": "ResultError"}}
+    return reply
+
+
+def handle(state: State, message: protocol.Message, emit: Emit) -> protocol.Message | None:
+    kind = message.get("t")
+    if kind == "load":
+        return load(state, message, emit)
+    if kind == "call":
+        return call(state, message, emit)
+    if kind == "ping":
+        return {"t": "pong"}
+    return {"t": "error", "message": f"Unknown message type {kind!r}."}
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _read_messages(decoder: protocol.Decoder) -> list[protocol.Message]:
+    while True:
+        chunk = os.read(0, 1 << 16)
+        if not chunk:
+            return []
+        messages = decoder.feed(chunk)
+        if messages:
+            return messages
+
+
+def main() -> None:
+    hardener = harden.Hardener()
+    decoder = protocol.Decoder(max_frame_bytes=64 * 2**20)
+    pending = _read_messages(decoder)
+    if not pending or pending[0].get("t") != "init":
+        os._exit(2)
+    init = pending.pop(0)
+    limits = harden.Limits(
+        cpu_ms=int(init["cpu_ms"]),
+        memory_mb=int(init["memory_mb"]),
+        uid=int(init["uid"]),
+        layers=tuple(init.get("layers", ())),
+    )
+    sys.setrecursionlimit(int(init.get("recursion", 200)) + 50)
+    state = State(
+        log_bytes=int(init["log_bytes"]),
+        result_bytes=int(init["result_bytes"]),
+        cpu_ms=limits.cpu_ms,
+    )
+    os.chdir("/")
+    report = hardener.apply(limits)
+
+    def emit(message: protocol.Message) -> None:
+        _write_all(1, protocol.encode(message))
+
+    emit({"t": "hello", "version": protocol.VERSION, "pid": os.getpid(), "layers": report})
+    while True:
+        while pending:
+            reply = handle(state, pending.pop(0), emit)
+            if reply is not None:
+                if state.must_exit:
+                    reply["exit"] = True  # tells the pool not to reuse this process
+                emit(reply)
+            if state.must_exit:
+                os._exit(0)
+        pending = _read_messages(decoder)
+        if not pending:
+            os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
