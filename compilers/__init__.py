@@ -44,9 +44,7 @@ class UnknownCompiler(LookupError):
         self.compiler_name = name
 
 
-REGISTRY: dict[str, Compiler] = {
-    compiler.name: compiler for compiler in (PasswordExchange(),)
-}
+REGISTRY: dict[str, Compiler] = {compiler.name: compiler for compiler in (PasswordExchange(),)}
 
 
 PLAIN: Compiler = PlainWebtask()

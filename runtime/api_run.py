@@ -5,6 +5,7 @@ No token is needed: the compiler (e.g. the extension secret check) protects hook
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -46,17 +47,15 @@ def _webtask_context(
         "container": record.container,
         "name": record.name,
         "secrets": dict(runnable.secrets),
-        "meta": dict(record.meta),
+        "meta": dict(runnable.meta),
         "params": {},
         "query": query,
         "headers": {k.lower(): v for k, v in request.headers.items()},
     }
     data: dict[str, Any] = {**query, **runnable.secrets}
     if body and request.headers.get("content-type", "").startswith("application/json"):
-        try:
+        with contextlib.suppress(ValueError):
             ctx["body"] = json.loads(body)
-        except ValueError:
-            pass
     if isinstance(ctx.get("body"), dict):
         data.update({k: v for k, v in ctx["body"].items() if k not in data})
     ctx["data"] = data
@@ -95,8 +94,12 @@ async def run_webtask(request: Request) -> Response:
     elapsed_ms = (time.perf_counter() - started) * 1000
     svc.bus.publish(
         container,
-        log_record(container, f"{name}: finished in {elapsed_ms:.1f} ms", req_id=req_id,
-                   duration_ms=round(elapsed_ms, 3)),
+        log_record(
+            container,
+            f"{name}: finished in {elapsed_ms:.1f} ms",
+            req_id=req_id,
+            duration_ms=round(elapsed_ms, 3),
+        ),
     )
     return _reply(runnable.compiler.respond(outcome))
 

@@ -25,8 +25,9 @@ def _describe(request: Request, record: WebtaskRecord) -> dict[str, Any]:
         "webtask_url": f"{base_url(request, svc.settings.public_url)}/api/run/"
         f"{record.container}/{record.name}",
     }
-    if record.meta:
-        body["meta"] = dict(record.meta)
+    meta = svc.webtasks.meta_of(record)
+    if meta:
+        body["meta"] = meta
     return body
 
 
@@ -74,14 +75,16 @@ def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
     return min(int(raw), maximum)
 
 
-def _meta_filters(request: Request) -> dict[str, str]:
-    filters: dict[str, str] = {}
+def _meta_filters(request: Request) -> list[str]:
+    """Digests of every ``meta=key:value`` filter (repeats are ANDed)."""
+    webtasks = services(request).webtasks
+    digests: list[str] = []
     for raw in request.query_params.getlist("meta"):
         key, sep, value = raw.partition(":")
         if not sep or not key:
             raise BadRequest(f"Query parameter 'meta' must look like key:value, not {raw!r}.")
-        filters[key] = value
-    return filters
+        digests.append(webtasks.meta_digest(key, value))
+    return digests
 
 
 async def list_webtasks(request: Request) -> Response:

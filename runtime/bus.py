@@ -28,14 +28,16 @@ def log_record(
     sandbox: bool = False,
     **fields: Any,
 ) -> dict[str, Any]:
-    """A bunyan-style record (``v``, ``level``, ``name``, ``hostname``, ``pid``, ``time``, ``msg``)."""
+    """A bunyan-style record (v, level, name, hostname, pid, time, msg) for the log stream."""
     record: dict[str, Any] = {
         "v": 0,
         "level": LEVELS[level],
         "name": "sandbox-logs" if sandbox else "webtask-runtime",
         "hostname": _HOSTNAME,
         "pid": os.getpid(),
-        "time": datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "time": datetime.fromtimestamp(time.time(), UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
         "msg": msg,
         "container": container,
     }

@@ -121,11 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="Run the HTTP server.", description="Run the HTTP server.")
     serve.add_argument("--host", help="Listen address (WTHOST_HOST, default 127.0.0.1).")
-    serve.add_argument("--port", type=int, help="Listen port; 0 picks a free one (WTHOST_PORT, default 8080).")
+    serve.add_argument(
+        "--port", type=int, help="Listen port; 0 picks a free one (WTHOST_PORT, default 8080)."
+    )
     serve.add_argument("--data-dir", help="Data folder (WTHOST_DATA_DIR, default ./wthost-data).")
     serve.set_defaults(handler=cmd_serve)
 
-    token = sub.add_parser("token", help="Manage webtask tokens.", description="Manage webtask tokens.")
+    token = sub.add_parser(
+        "token", help="Manage webtask tokens.", description="Manage webtask tokens."
+    )
     token_sub = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
     create = token_sub.add_parser(
         "create",

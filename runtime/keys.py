@@ -42,7 +42,9 @@ def _read_json(path: Path) -> dict[str, str]:
             raise ValueError("not an object")
         return {str(k): str(v) for k, v in data.items()}
     except (OSError, ValueError) as exc:
-        raise KeyFileError(f"Key file {path} is unreadable ({exc}); restore it from backup.") from exc
+        raise KeyFileError(
+            f"Key file {path} is unreadable ({exc}); restore it from backup."
+        ) from exc
 
 
 def load_or_create_keys(data_dir: Path) -> Keys:

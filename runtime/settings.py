@@ -83,24 +83,79 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "127.0.0.1", _str, "Address `wthost serve` listens on."),
     Setting("port", "8080", _int(0, 65535), "TCP port `wthost serve` listens on."),
     Setting("data_dir", "./wthost-data", _str, "Folder for the SQLite database and key files."),
-    Setting("public_url", "", _url_or_empty, "Base URL used in `webtask_url` (default: from the request)."),
+    Setting(
+        "public_url",
+        "",
+        _url_or_empty,
+        "Base URL used in `webtask_url` (default: from the request).",
+    ),
     Setting("log_level", "info", _choice("debug", "info", "warning", "error"), "Server log level."),
-    Setting("rule_timeout_ms", "20000", _int(50, 600_000), "Wall-clock limit of one rule call; the worker is killed after it."),
-    Setting("rule_cpu_ms", "10000", _int(100, 600_000), "CPU time one rule call may use (RLIMIT_CPU)."),
-    Setting("rule_memory_mb", "256", _int(64, 16384), "Address-space limit of a worker (RLIMIT_AS)."),
-    Setting("rule_log_bytes", "65536", _int(1024, 16 * 2**20), "Output (print/console) one call may write."),
-    Setting("rule_result_bytes", "1048576", _int(1024, 64 * 2**20), "Largest encoded result a worker may send back."),
+    Setting(
+        "rule_timeout_ms",
+        "20000",
+        _int(50, 600_000),
+        "Wall-clock limit of one rule call; the worker is killed after it.",
+    ),
+    Setting(
+        "rule_cpu_ms", "10000", _int(100, 600_000), "CPU time one rule call may use (RLIMIT_CPU)."
+    ),
+    Setting(
+        "rule_memory_mb", "256", _int(64, 16384), "Address-space limit of a worker (RLIMIT_AS)."
+    ),
+    Setting(
+        "rule_log_bytes",
+        "65536",
+        _int(1024, 16 * 2**20),
+        "Output (print/console) one call may write.",
+    ),
+    Setting(
+        "rule_result_bytes",
+        "1048576",
+        _int(1024, 64 * 2**20),
+        "Largest encoded result a worker may send back.",
+    ),
     Setting("rule_recursion", "200", _int(50, 5000), "Python recursion limit inside rules."),
-    Setting("max_body_bytes", "1048576", _int(1024, 64 * 2**20), "Largest request body accepted by any endpoint."),
-    Setting("max_code_bytes", "524288", _int(1024, 16 * 2**20), "Largest rule source accepted at upload."),
-    Setting("isolation", "container", _choice("container", "invocation"), "`container`: a warm worker per container; `invocation`: a fresh worker per call."),
+    Setting(
+        "max_body_bytes",
+        "1048576",
+        _int(1024, 64 * 2**20),
+        "Largest request body accepted by any endpoint.",
+    ),
+    Setting(
+        "max_code_bytes",
+        "524288",
+        _int(1024, 16 * 2**20),
+        "Largest rule source accepted at upload.",
+    ),
+    Setting(
+        "isolation",
+        "container",
+        _choice("container", "invocation"),
+        "`container`: a warm worker per container; `invocation`: a fresh worker per call.",
+    ),
     Setting("max_workers", "16", _int(1, 4096), "Most worker processes alive at once."),
-    Setting("spare_workers", "2", _int(0, 64), "Pre-hardened workers kept ready for new containers."),
-    Setting("worker_max_calls", "1000", _int(1, 10_000_000), "Recycle a worker after this many calls."),
+    Setting(
+        "spare_workers", "2", _int(0, 64), "Pre-hardened workers kept ready for new containers."
+    ),
+    Setting(
+        "worker_max_calls", "1000", _int(1, 10_000_000), "Recycle a worker after this many calls."
+    ),
     Setting("worker_idle_s", "300", _int(1, 86400), "Stop a worker idle this long."),
     Setting("max_queue", "64", _int(0, 100_000), "Calls that may wait for a worker before 503."),
-    Setting("sandbox_uid", "65534", _int(1, 2**31 - 1), "Unprivileged uid/gid workers drop to (when started as root)."),
-    Setting("sandbox_require", "none", _layers, "Layers that must be live or the server refuses to start: `all`, `none` or a list of " + ", ".join(LAYERS) + "."),
+    Setting(
+        "sandbox_uid",
+        "65534",
+        _int(1, 2**31 - 1),
+        "Unprivileged uid/gid workers drop to (when started as root).",
+    ),
+    Setting(
+        "sandbox_require",
+        "none",
+        _layers,
+        "Layers that must be live or the server refuses to start: `all`, `none` or a list of "
+        + ", ".join(LAYERS)
+        + ".",
+    ),
 )
 
 

@@ -6,10 +6,11 @@ sqlite3 calls run in a worker thread behind one lock so the event loop never blo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,7 +24,7 @@ CREATE TABLE IF NOT EXISTS webtasks (
     container TEXT NOT NULL,
     name TEXT NOT NULL,
     code TEXT NOT NULL,
-    meta TEXT NOT NULL,
+    meta_sealed TEXT NOT NULL,
     secrets_sealed TEXT,
     token TEXT NOT NULL,
     claims TEXT NOT NULL,
@@ -31,6 +32,14 @@ CREATE TABLE IF NOT EXISTS webtasks (
     updated_at REAL NOT NULL,
     PRIMARY KEY (container, name)
 );
+CREATE TABLE IF NOT EXISTS webtask_meta (
+    container TEXT NOT NULL,
+    name TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (container, name, digest),
+    FOREIGN KEY (container, name) REFERENCES webtasks (container, name) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS webtask_meta_digest ON webtask_meta (digest);
 CREATE TABLE IF NOT EXISTS revocations (
     jti TEXT PRIMARY KEY,
     revoked_at REAL NOT NULL
@@ -53,6 +62,7 @@ class SQLiteStore:
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
             db.executescript(SCHEMA)
             return db
 
@@ -77,18 +87,23 @@ class SQLiteStore:
 
     async def put_webtask(self, record: WebtaskRecord) -> None:
         def put(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                _put(db)
+
+        def _put(db: sqlite3.Connection) -> None:
             db.execute(
-                "INSERT INTO webtasks (container, name, code, meta, secrets_sealed, token, claims,"
+                "INSERT INTO webtasks (container, name, code, meta_sealed, secrets_sealed, token,"
+                " claims,"
                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (container, name) DO UPDATE SET code = excluded.code,"
-                " meta = excluded.meta, secrets_sealed = excluded.secrets_sealed,"
+                " meta_sealed = excluded.meta_sealed, secrets_sealed = excluded.secrets_sealed,"
                 " token = excluded.token, claims = excluded.claims,"
                 " updated_at = excluded.updated_at",
                 (
                     record.container,
                     record.name,
                     record.code,
-                    json.dumps(dict(record.meta)),
+                    record.meta_sealed,
                     record.secrets_sealed,
                     record.token,
                     json.dumps(dict(record.claims)),
@@ -96,15 +111,24 @@ class SQLiteStore:
                     record.updated_at,
                 ),
             )
+            db.execute(
+                "DELETE FROM webtask_meta WHERE container = ? AND name = ?",
+                (record.container, record.name),
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO webtask_meta (container, name, digest) VALUES (?, ?, ?)",
+                [(record.container, record.name, digest) for digest in record.meta_index],
+            )
 
         await self._run(put)
 
     async def get_webtask(self, container: str, name: str) -> WebtaskRecord | None:
         def get(db: sqlite3.Connection) -> WebtaskRecord | None:
             row = db.execute(
-                "SELECT * FROM webtasks WHERE container = ? AND name = ?", (container, name)
+                f"SELECT {COLUMNS} FROM webtasks WHERE container = ? AND name = ?",
+                (container, name),
             ).fetchone()
-            return None if row is None else _record(row)
+            return None if row is None else _record(db, row)
 
         return await self._run(get)
 
@@ -118,20 +142,28 @@ class SQLiteStore:
         return await self._run(delete)
 
     async def list_webtasks(
-        self, container: str | None, meta: Mapping[str, str], offset: int, limit: int
+        self, container: str | None, meta_digests: Sequence[str], offset: int, limit: int
     ) -> list[WebtaskRecord]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if container is not None:
-            clauses.append("container = ?")
+            clauses.append("w.container = ?")
             params.append(container)
-        for key, value in meta.items():
-            clauses.append("json_extract(meta, ?) = ?")
-            params.extend([f'$."{_json_path_key(key)}"', value])
+        for digest in meta_digests:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM webtask_meta m WHERE m.container = w.container"
+                " AND m.name = w.name AND m.digest = ?)"
+            )
+            params.append(digest)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT * FROM webtasks {where} ORDER BY container, name LIMIT ? OFFSET ?"
+        sql = (
+            f"SELECT {COLUMNS} FROM webtasks w {where} ORDER BY w.container, w.name"
+            " LIMIT ? OFFSET ?"
+        )
 
         def select(db: sqlite3.Connection) -> list[WebtaskRecord]:
-            return [_record(row) for row in db.execute(sql, [*params, limit, offset])]
+            rows = db.execute(sql, [*params, limit, offset]).fetchall()
+            return [_record(db, row) for row in rows]
 
         return await self._run(select)
 
@@ -154,17 +186,34 @@ class SQLiteStore:
         return await self._run(check)
 
 
-def _json_path_key(key: str) -> str:
-    return key.replace("\\", "\\\\").replace('"', '\\"')
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
-def _record(row: tuple[Any, ...]) -> WebtaskRecord:
+COLUMNS = (
+    "container, name, code, meta_sealed, secrets_sealed, token, claims, created_at, updated_at"
+)
+
+
+def _record(db: sqlite3.Connection, row: tuple[Any, ...]) -> WebtaskRecord:
     container, name, code, meta, sealed, token, claims, created, updated = row
+    digests = db.execute(
+        "SELECT digest FROM webtask_meta WHERE container = ? AND name = ? ORDER BY digest",
+        (container, name),
+    ).fetchall()
     return WebtaskRecord(
         container=container,
         name=name,
         code=code,
-        meta=json.loads(meta),
+        meta_sealed=meta,
+        meta_index=tuple(d for (d,) in digests),
         secrets_sealed=sealed,
         token=token,
         claims=json.loads(claims),

@@ -7,7 +7,7 @@ only as ciphertext. Everything is async so a network database slots in without c
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -18,12 +18,17 @@ def code_hash(code: str) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WebtaskRecord:
-    """A named webtask as stored: code, meta, sealed secrets and the token that names it."""
+    """A named webtask as stored: code, sealed meta and secrets, and the token that names it.
+
+    Meta is sealed too (hooks keep their shared secret in meta); ``meta_index`` holds keyed
+    digests of each ``key:value`` pair so lists can be filtered without decrypting.
+    """
 
     container: str
     name: str
     code: str
-    meta: Mapping[str, str]
+    meta_sealed: str
+    meta_index: tuple[str, ...]
     secrets_sealed: str | None
     token: str
     claims: Mapping[str, Any] = field(default_factory=dict)
@@ -51,7 +56,7 @@ class Store(Protocol):
     async def list_webtasks(
         self,
         container: str | None,
-        meta: Mapping[str, str],
+        meta_digests: Sequence[str],
         offset: int,
         limit: int,
     ) -> list[WebtaskRecord]: ...

@@ -3,6 +3,7 @@ mint the webtask token, and serve records to the run path from an invalidated ca
 
 from __future__ import annotations
 
+import hmac
 import re
 import time
 from collections.abc import Mapping
@@ -59,6 +60,7 @@ class Runnable:
     """What the run path needs: the record, its decrypted secrets and its compiler."""
 
     record: WebtaskRecord
+    meta: Mapping[str, str]
     secrets: Mapping[str, str]
     compiler: Compiler
     code_hash: str
@@ -72,11 +74,20 @@ class Webtasks:
         self.pool = pool
         self.keys = keys
         self.box = SecretBox(keys.secrets_key)
+        self._index_key = hmac.new(keys.secrets_key, b"wthost meta index", "sha256").digest()
         self.max_code_bytes = max_code_bytes
         self._cache: dict[tuple[str, str], Runnable] = {}
 
-    def _aad(self, container: str, name: str) -> str:
-        return f"webtask:{container}/{name}"
+    def _aad(self, container: str, name: str, part: str = "secrets") -> str:
+        return f"webtask-{part}:{container}/{name}"
+
+    def meta_digest(self, key: str, value: str) -> str:
+        """Keyed digest of one meta pair: lets the store filter without seeing the value."""
+        return hmac.new(self._index_key, f"{key}\0{value}".encode(), "sha256").hexdigest()
+
+    def meta_of(self, record: WebtaskRecord) -> dict[str, str]:
+        value = self.box.open(record.meta_sealed, self._aad(record.container, record.name, "meta"))
+        return dict(value) if isinstance(value, dict) else {}
 
     async def upsert(
         self,
@@ -120,7 +131,8 @@ class Webtasks:
             container=container,
             name=name,
             code=code,
-            meta=meta,
+            meta_sealed=self.box.seal(meta, self._aad(container, name, "meta")),
+            meta_index=tuple(sorted(self.meta_digest(k, v) for k, v in meta.items())),
             secrets_sealed=self.box.seal(secrets, self._aad(container, name)) if secrets else None,
             token=tokens.sign(claims, self.keys),
             claims=claims,
@@ -175,12 +187,14 @@ class Webtasks:
         if cached is not None:
             return cached
         record = await self.get(container, name)
+        meta = self.meta_of(record)
         try:
-            compiler = get_compiler(record.meta)
+            compiler = get_compiler(meta)
         except UnknownCompiler as exc:
             raise BadRequest(str(exc)) from exc
         runnable = Runnable(
             record=record,
+            meta=meta,
             secrets=self.secrets_of(record),
             compiler=compiler,
             code_hash=record.code_hash,

@@ -31,7 +31,7 @@ MAX_JSON_TEXT = 4 * 2**20
 class Facade:
     """A read-only bag of functions; writes raise (RestrictedPython wraps it as read-only)."""
 
-    __slots__ = ("__name", "__members")
+    __slots__ = ("__members", "__name")
 
     def __init__(self, name: str, **members: Any) -> None:
         object.__setattr__(self, "_Facade__name", name)
@@ -55,12 +55,16 @@ class Facade:
 
 def _check_pattern(pattern: Any) -> None:
     if not isinstance(pattern, str) or len(pattern) > MAX_REGEX_PATTERN:
-        raise ValueError(f"Regular expressions must be strings of at most {MAX_REGEX_PATTERN} characters.")
+        raise ValueError(
+            f"Regular expressions must be strings of at most {MAX_REGEX_PATTERN} characters."
+        )
 
 
 def _check_subject(subject: Any) -> None:
     if isinstance(subject, str) and len(subject) > MAX_REGEX_SUBJECT:
-        raise ValueError(f"Regular expressions only run on strings of at most {MAX_REGEX_SUBJECT} characters.")
+        raise ValueError(
+            f"Regular expressions only run on strings of at most {MAX_REGEX_SUBJECT} characters."
+        )
 
 
 def _regex(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -144,9 +148,30 @@ def build_facades(rng: _random.Random) -> dict[str, Facade]:
             **{
                 name: getattr(_math, name)
                 for name in (
-                    "ceil", "floor", "sqrt", "pow", "log", "log2", "log10", "exp", "fabs",
-                    "isclose", "isfinite", "isnan", "trunc", "gcd", "pi", "e", "inf", "nan",
-                    "sin", "cos", "tan", "atan2", "hypot", "fsum",
+                    "ceil",
+                    "floor",
+                    "sqrt",
+                    "pow",
+                    "log",
+                    "log2",
+                    "log10",
+                    "exp",
+                    "fabs",
+                    "isclose",
+                    "isfinite",
+                    "isnan",
+                    "trunc",
+                    "gcd",
+                    "pi",
+                    "e",
+                    "inf",
+                    "nan",
+                    "sin",
+                    "cos",
+                    "tan",
+                    "atan2",
+                    "hypot",
+                    "fsum",
                 )
             },
         ),
@@ -170,7 +195,7 @@ def build_facades(rng: _random.Random) -> dict[str, Facade]:
             date=_datetime.date,
             timedelta=_datetime.timedelta,
             timezone=_datetime.timezone,
-            utc=_datetime.timezone.utc,
+            utc=_datetime.UTC,
         ),
         "time": Facade("time", time=_time.time, monotonic=_time.monotonic),
         "hashlib": Facade(

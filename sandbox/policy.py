@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from types import CodeType
 from typing import Any
 
-from RestrictedPython import compile_restricted_exec, safe_builtins
+from RestrictedPython.compile import compile_restricted_exec
 from RestrictedPython.Guards import (
     full_write_guard,
     guarded_iter_unpack_sequence,
     guarded_unpack_sequence,
+    safe_builtins,
     safer_getattr,
 )
 
@@ -55,7 +56,9 @@ def compile_rule(source: str) -> Compiled:
         ast.parse(source, FILENAME)
     except SyntaxError as exc:
         reason = exc.msg or "invalid syntax"
-        return Compiled(None, (Diagnostic(exc.lineno or 1, exc.offset or 0, f"SyntaxError: {reason}"),))
+        return Compiled(
+            None, (Diagnostic(exc.lineno or 1, exc.offset or 0, f"SyntaxError: {reason}"),)
+        )
     except (ValueError, RecursionError, MemoryError) as exc:
         return Compiled(None, (Diagnostic(1, 0, f"SyntaxError: {exc.__class__.__name__}"),))
     try:
@@ -92,7 +95,9 @@ class _Printer:
     def __call__(self, _getattr_: object = None) -> _Printer:
         return self
 
-    def _call_print(self, *objects: object, sep: object = " ", end: object = "\n", **_: object) -> None:
+    def _call_print(
+        self, *objects: object, sep: object = " ", end: object = "\n", **_: object
+    ) -> None:
         text = (sep if isinstance(sep, str) else " ").join(str(obj) for obj in objects)
         self._emit(text)
 
@@ -125,7 +130,7 @@ def _bytes(source: Any = b"", encoding: str = "utf-8") -> bytes:
 
 def _hasattr(obj: Any, name: str) -> bool:
     try:
-        safer_getattr(obj, name)
+        safer_getattr(obj, name)  # type: ignore[no-untyped-call]
     except (AttributeError, NotImplementedError, TypeError):
         return False
     return True
@@ -192,7 +197,9 @@ def rule_builtins() -> dict[str, Any]:
     return builtins
 
 
-def rule_globals(emit: Callable[[str], None], extra: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+def rule_globals(
+    emit: Callable[[str], None], extra: dict[str, Any], rng: random.Random
+) -> dict[str, Any]:
     """The namespace a rule module executes in."""
     namespace: dict[str, Any] = {
         "__builtins__": rule_builtins(),
@@ -220,7 +227,7 @@ def find_entry(namespace: dict[str, Any], code: CodeType) -> Callable[..., Any]:
     exported = namespace.get("exports")
     if callable(exported):
         return exported  # type: ignore[no-any-return]
-    defined = [
+    defined: list[Callable[..., Any]] = [
         value
         for name in code.co_names
         if callable(value := namespace.get(name))
@@ -231,7 +238,9 @@ def find_entry(namespace: dict[str, Any], code: CodeType) -> Callable[..., Any]:
     if len(unique) == 1:
         return unique[0]
     if not unique:
-        raise EntryPointError("The rule defines no function: define one, or set exports = <function>.")
+        raise EntryPointError(
+            "The rule defines no function: define one, or set exports = <function>."
+        )
     raise EntryPointError("The rule defines several functions: set exports = <the entry function>.")
 
 

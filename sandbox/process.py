@@ -137,7 +137,8 @@ class WorkerProcess:
         stdin.write(protocol.encode(message))
 
     async def _receive(self) -> protocol.Message:
-        assert self._decoder is not None and self.proc.stdout is not None  # set in start()
+        assert self._decoder is not None
+        assert self.proc.stdout is not None
         while not self._inbox:
             chunk = await self.proc.stdout.read(1 << 16)
             if not chunk:
@@ -147,6 +148,7 @@ class WorkerProcess:
 
     async def _crashed(self) -> WorkerCrashed:
         self.alive = False
+        code: int | None
         try:
             async with asyncio.timeout(2):
                 code = await self.proc.wait()

@@ -32,7 +32,7 @@ class ProtocolViolation(Exception):
 
 def encode(message: Message) -> bytes:
     """One frame. Raises ``TypeError``/``ValueError``/``OverflowError`` for non-plain data."""
-    body = msgpack.packb(message, use_bin_type=True)
+    body: bytes = msgpack.packb(message, use_bin_type=True)
     return _HEADER.pack(len(body)) + body
 
 

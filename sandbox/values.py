@@ -72,7 +72,9 @@ def _plain(value: Any, depth: int, budget: list[int]) -> Any:
             raise NotPlainData("Result holds an integer too large for JSON interchange.")
         return int(value)
     if isinstance(value, float):
-        return float(value) if value == value and value not in (float("inf"), float("-inf")) else None
+        return (
+            float(value) if value == value and value not in (float("inf"), float("-inf")) else None
+        )
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
@@ -82,4 +84,6 @@ def _plain(value: Any, depth: int, budget: list[int]) -> Any:
         return out
     if isinstance(value, list | tuple):
         return [_plain(item, depth + 1, budget) for item in value]
-    raise NotPlainData(f"Result holds a value of type {type(value).__name__}, which is not JSON data.")
+    raise NotPlainData(
+        f"Result holds a value of type {type(value).__name__}, which is not JSON data."
+    )

@@ -8,7 +8,8 @@ is pure with respect to I/O except for the ``emit`` callback that streams log fr
 from __future__ import annotations
 
 # Everything the worker needs is imported before hardening: afterwards no file can be opened.
-import _strptime  # noqa: F401  (datetime.strptime imports it lazily)
+import _strptime  # type: ignore[import-not-found]  # noqa: F401  (strptime imports it lazily)
+import contextlib
 import encodings.idna  # noqa: F401
 import hashlib
 import os
@@ -83,10 +84,8 @@ def describe_error(error: Any) -> dict[str, Any]:
             described["name"] = name
         props = getattr(error, "wt_props", None)
         if isinstance(props, dict):
-            try:
+            with contextlib.suppress(NotPlainData):
                 described["props"] = to_plain(props)
-            except NotPlainData:
-                pass
         return described
     if isinstance(error, dict):
         message = error.get("message")
@@ -99,8 +98,11 @@ def load(state: State, message: protocol.Message, emit: Emit) -> protocol.Messag
     code_hash = str(message.get("hash", ""))
     source = message.get("code")
     if not isinstance(source, str):
-        return {"t": "compile_error", "language": "python", "diagnostics": [
-            {"line": 0, "column": 0, "message": "Rule source must be text."}]}
+        return {
+            "t": "compile_error",
+            "language": "python",
+            "diagnostics": [{"line": 0, "column": 0, "message": "Rule source must be text."}],
+        }
     compiled = compile_rule(source)
     if compiled.code is None:
         return {
@@ -125,8 +127,11 @@ def load(state: State, message: protocol.Message, emit: Emit) -> protocol.Messag
 
 
 def _load_failure(text: str) -> protocol.Message:
-    return {"t": "compile_error", "language": "python",
-            "diagnostics": [{"line": 0, "column": 0, "message": text}]}
+    return {
+        "t": "compile_error",
+        "language": "python",
+        "diagnostics": [{"line": 0, "column": 0, "message": text}],
+    }
 
 
 class _LogBudget(Exception):
@@ -150,8 +155,13 @@ def call(state: State, message: protocol.Message, emit: Emit) -> protocol.Messag
     call_id = int(message.get("id", 0))
     loaded = state.modules.get(str(message.get("hash", "")))
     if loaded is None:
-        return {"t": "result", "id": call_id, "ok": False, "unknown_hash": True,
-                "error": {"message": "Rule is not loaded."}}
+        return {
+            "t": "result",
+            "id": call_id,
+            "ok": False,
+            "unknown_hash": True,
+            "error": {"message": "Rule is not loaded."},
+        }
     args = message.get("args")
     if not isinstance(args, list):
         args = []
@@ -178,7 +188,9 @@ def call(state: State, message: protocol.Message, emit: Emit) -> protocol.Messag
             outcome["value"] = returned
     except MemoryError:
         state.must_exit = True
-        outcome.setdefault("error", {"message": "The rule ran out of memory.", "type": "MemoryError"})
+        outcome.setdefault(
+            "error", {"message": "The rule ran out of memory.", "type": "MemoryError"}
+        )
     except BaseException as exc:
         outcome.setdefault("error", describe_error(exc))
     if not outcome:
@@ -195,12 +207,20 @@ def call(state: State, message: protocol.Message, emit: Emit) -> protocol.Messag
         if len(protocol.encode(reply)) > state.result_bytes:
             raise NotPlainData(f"Result is larger than the {state.result_bytes}-byte limit.")
     except (NotPlainData, ValueError, TypeError, OverflowError, RecursionError) as exc:
-        return {"t": "result", "id": call_id, "ok": False,
-                "error": {"message": clean_message(exc), "type": "ResultError"}}
+        return {
+            "t": "result",
+            "id": call_id,
+            "ok": False,
+            "error": {"message": clean_message(exc), "type": "ResultError"},
+        }
     except MemoryError:
         state.must_exit = True
-        return {"t": "result", "id": call_id, "ok": False,
-                "error": {"message": "The rule's result is too large.", "type": "ResultError"}}
+        return {
+            "t": "result",
+            "id": call_id,
+            "ok": False,
+            "error": {"message": "The rule's result is too large.", "type": "ResultError"},
+        }
     return reply
 
 
