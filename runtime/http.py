@@ -25,17 +25,26 @@ def json_response(
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refusing more than ``limit`` bytes without buffering past it."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Request body is larger than the {limit}-byte limit.")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
+            await _drain(request, size, limit)
             raise PayloadTooLarge(f"Request body is larger than the {limit}-byte limit.")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _drain(request: Request, seen: int, limit: int) -> None:
+    """Read (and drop) a modest overflow so the client can see our 413 before we hang up."""
+    budget = max(4 * limit, 8 * 2**20)
+    if seen > budget:
+        return
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > budget:
+            return
 
 
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:

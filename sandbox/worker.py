@@ -188,11 +188,11 @@ def call(state: State, message: protocol.Message, emit: Emit) -> protocol.Messag
             outcome["value"] = returned
     except MemoryError:
         state.must_exit = True
-        outcome.setdefault(
-            "error", {"message": "The rule ran out of memory.", "type": "MemoryError"}
-        )
+        if not outcome:
+            outcome["error"] = {"message": "The rule ran out of memory.", "type": "MemoryError"}
     except BaseException as exc:
-        outcome.setdefault("error", describe_error(exc))
+        if not outcome:
+            outcome["error"] = describe_error(exc)
     if not outcome:
         outcome["error"] = {
             "message": "The rule returned without calling cb(error, result) or returning a "
