@@ -17,7 +17,10 @@ SEED_REPLY = (
     b'{"statusCode":200,"headers":{},"status":"success",'
     b'"data":{"https://foo.com/claim":"bar","scope":["read:sample","extra"]}}'
 )
-UNAUTHORIZED = {"status": "error", "data": {"message": "Unauthorized extensibility point", "statusCode": 500}}
+UNAUTHORIZED = {
+    "status": "error",
+    "data": {"message": "Unauthorized extensibility point", "statusCode": 500},
+}
 
 
 def test_seed_rule_uploads_and_answers_byte_for_byte(server: Server) -> None:
@@ -91,7 +94,10 @@ def rule(user, client, scope, audience, context, cb):
             {"audience": "a", "scope": {}},
             "Body.scope received by extensibility point is neither empty nor an array",
         ),
-        ({"audience": "a", "scope": []}, "Body.client received by extensibility point is not an object"),
+        (
+            {"audience": "a", "scope": []},
+            "Body.client received by extensibility point is not an object",
+        ),
         (
             {"audience": "a", "client": "c"},
             "Body.client received by extensibility point is not an object",
@@ -115,7 +121,10 @@ def test_seed_form_body_validation_messages(server: Server, body: object, messag
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"audience": "a", "client": {}}, "Body.user received by extensibility point is not an object"),
+        (
+            {"audience": "a", "client": {}},
+            "Body.user received by extensibility point is not an object",
+        ),
         (
             {"audience": "a", "user": {}, "client": 5},
             "Body.client received by extensibility point is not an object",
@@ -158,7 +167,8 @@ def test_context_webtask_exposes_secrets_meta_and_body(server: Server) -> None:
     code = """\
 def rule(client, scope, audience, context, cb):
     wt = context.webtask
-    cb(None, {'secret': wt.secrets['auth0-extension-secret'], 'name': wt.meta['auth0-extension-name'],
+    cb(None, {'secret': wt.secrets['auth0-extension-secret'],
+              'name': wt.meta['auth0-extension-name'],
               'ip': context['ip'], 'aud': wt.body.audience, 'has_id': len(wt.id) > 0,
               'auth': wt.headers['authorization']})
 """
@@ -181,7 +191,9 @@ def _assert_no_host_internals(text: str) -> None:
 
 def test_callback_error_gives_error_envelope_without_host_internals(server: Server) -> None:
     server.put_hook(
-        "deny", "pwx", "def rule(client, scope, audience, context, cb):\n    cb(Exception('access denied'))\n"
+        "deny",
+        "pwx",
+        "def rule(client, scope, audience, context, cb):\n    cb(Exception('access denied'))\n",
     )
     run = server.run_hook("deny", "pwx")
     assert run.status_code == 200
@@ -233,7 +245,11 @@ def test_rule_that_never_calls_back_fails_at_once(server: Server) -> None:
 
 def test_rule_that_loops_forever_times_out_within_the_limit(make_server: object) -> None:
     srv = make_server(WTHOST_RULE_TIMEOUT_MS="1000", WTHOST_RULE_CPU_MS="30000")  # type: ignore[operator]
-    srv.put_hook("loop", "pwx", "def rule(client, scope, audience, context, cb):\n    while True:\n        pass\n")
+    srv.put_hook(
+        "loop",
+        "pwx",
+        "def rule(client, scope, audience, context, cb):\n    while True:\n        pass\n",
+    )
     started = time.monotonic()
     run = srv.run_hook("loop", "pwx")
     elapsed = time.monotonic() - started
@@ -262,7 +278,9 @@ def test_rule_that_loops_forever_times_out_within_the_limit(make_server: object)
         ("def rule(c, s, a, ctx, cb):\n    pass\n\nexec('1')\n", 4, "Exec calls are not allowed"),
     ],
 )
-def test_broken_code_is_refused_at_upload(server: Server, code: str, line: int, fragment: str) -> None:
+def test_broken_code_is_refused_at_upload(
+    server: Server, code: str, line: int, fragment: str
+) -> None:
     put = server.put("broken", "pwx", code, meta=hook_meta("s"))
     assert put.status_code == 400
     body = put.json()
@@ -308,9 +326,7 @@ def test_upload_body_must_be_json(server: Server) -> None:
 
 
 def test_huge_bodies_are_refused(server: Server) -> None:
-    put = server.client.put(
-        "/api/webtask/bad/x", content=b"x" * (2 * 2**20), headers=server.auth()
-    )
+    put = server.client.put("/api/webtask/bad/x", content=b"x" * (2 * 2**20), headers=server.auth())
     assert put.status_code == 413
     server.put_hook("huge", "pwx", SEED_PY)
     run = server.client.post("/api/run/huge/pwx", content=b"[" * (2 * 2**20))
@@ -321,8 +337,13 @@ def test_secrets_are_never_stored_in_clear(tmp_path: Path, make_server: object) 
     srv = make_server()  # type: ignore[operator]
     secret = "UNIQUE-SECRET-VALUE-6b1f0c2d"
     other = "ANOTHER-SECRET-9e8d7c"
-    srv.put("clear", "pwx", SEED_PY, meta=hook_meta(secret),
-            secrets={"auth0-extension-secret": secret, "API_KEY": other})
+    srv.put(
+        "clear",
+        "pwx",
+        SEED_PY,
+        meta=hook_meta(secret),
+        secrets={"auth0-extension-secret": secret, "API_KEY": other},
+    )
     assert srv.run_hook("clear", "pwx", secret=secret).content == SEED_REPLY
     srv.stop()
     found = []
@@ -358,7 +379,9 @@ def test_management_needs_a_token_for_the_container(server: Server) -> None:
 def test_get_list_and_delete(server: Server) -> None:
     secret = "getsecret"
     server.put_hook("crud", "a", SEED_PY, secret=secret)
-    assert server.put("crud", "b", "def f(cb):\n    cb(None, 1)\n", meta={"k": "v"}).status_code == 200
+    assert (
+        server.put("crud", "b", "def f(cb):\n    cb(None, 1)\n", meta={"k": "v"}).status_code == 200
+    )
     got = server.client.get("/api/webtask/crud/a", headers=server.auth()).json()
     assert set(got) == {"container", "name", "token", "meta", "webtask_url"}
     full = server.client.get(
@@ -377,7 +400,10 @@ def test_get_list_and_delete(server: Server) -> None:
     assert only[0]["meta"] == {"k": "v"}
     hooks = server.client.get(
         "/api/webtask/crud",
-        params=[("meta", "auth0-extension:runtime"), ("meta", "auth0-extension-name:password-exchange")],
+        params=[
+            ("meta", "auth0-extension:runtime"),
+            ("meta", "auth0-extension-name:password-exchange"),
+        ],
         headers=server.auth(),
     ).json()
     assert [item["name"] for item in hooks] == ["a"]
@@ -394,7 +420,9 @@ def test_get_list_and_delete(server: Server) -> None:
 def test_update_replaces_code_and_is_served_at_once(server: Server) -> None:
     server.put_hook("upd", "pwx", SEED_PY)
     assert server.run_hook("upd", "pwx").content == SEED_REPLY
-    server.put_hook("upd", "pwx", "def rule(client, scope, audience, context, cb):\n    cb(None, {'v': 2})\n")
+    server.put_hook(
+        "upd", "pwx", "def rule(client, scope, audience, context, cb):\n    cb(None, {'v': 2})\n"
+    )
     assert server.run_hook("upd", "pwx").json()["data"] == {"v": 2}
 
 
@@ -403,7 +431,13 @@ def test_healthz_reports_layers(server: Server) -> None:
     assert health.status_code == 200
     body = health.json()
     assert body["status"] == "ok"
-    assert set(body["sandbox"]["layers"]) == {"rlimits", "unshare", "drop_privileges", "prctl", "seccomp"}
+    assert set(body["sandbox"]["layers"]) == {
+        "rlimits",
+        "unshare",
+        "drop_privileges",
+        "prctl",
+        "seccomp",
+    }
 
 
 def test_description_is_not_found_so_wt_uses_v1(server: Server) -> None:
@@ -425,7 +459,9 @@ def test_concurrent_calls_all_succeed(server: Server) -> None:
             import asyncio
 
             calls = [
-                client.post("/api/run/conc/pwx", json=SEED_BODY, headers={"Authorization": "Bearer s3cret"})
+                client.post(
+                    "/api/run/conc/pwx", json=SEED_BODY, headers={"Authorization": "Bearer s3cret"}
+                )
                 for _ in range(40)
             ]
             return [r.content for r in await asyncio.gather(*calls)]
