@@ -26,7 +26,13 @@ from sandbox.errors import ExecutionTimeout, WorkerCrashed
 logger = logging.getLogger(__name__)
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
-_BOOT = f"import sys; sys.path.insert(0, {_ROOT!r}); from sandbox.worker import main; main()"
+
+
+def boot_script(preload: tuple[str, ...]) -> str:
+    """The ``-c`` program of a worker: import ``preload`` modules, then serve."""
+    imports = "".join(f"import {name}; " for name in preload)
+    return f"import sys; sys.path.insert(0, {_ROOT!r}); {imports}from sandbox.worker import main; main()"
+
 
 SIGNAL_REASONS = {
     signal.SIGXCPU: "the rule used up its CPU time limit",
@@ -53,6 +59,9 @@ class WorkerConfig:
     uid: int
     layers: tuple[str, ...]
     start_timeout_s: float = 15.0
+    # Modules imported before the worker serves. Production leaves it empty; tests use it to
+    # load a deliberately weakened policy and prove the OS layers on real escapes.
+    preload: tuple[str, ...] = ()
 
     @property
     def max_frame_bytes(self) -> int:
@@ -106,7 +115,7 @@ class WorkerProcess:
             "-I",
             "-B",
             "-c",
-            _BOOT,
+            boot_script(config.preload),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
