@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,11 +26,10 @@ from sandbox.errors import (
     SandboxUnavailable,
     WorkerCrashed,
 )
+from sandbox.launcher import Zygote
 from sandbox.process import LoadInfo, OnLog, WorkerConfig, WorkerProcess
 
 logger = logging.getLogger(__name__)
-
-Starter = Callable[[WorkerConfig], Awaitable[WorkerProcess]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,9 +47,9 @@ class PoolConfig:
 class WorkerPool:
     """Owns every worker process; all methods are called from the server's event loop."""
 
-    def __init__(self, config: PoolConfig, starter: Starter = WorkerProcess.start) -> None:
+    def __init__(self, config: PoolConfig) -> None:
         self.config = config
-        self._start_worker = starter
+        self.zygote = Zygote(config.worker.preload)
         self._idle: dict[str, list[WorkerProcess]] = {}
         self._spares: list[WorkerProcess] = []
         self._busy: set[WorkerProcess] = set()
@@ -64,8 +63,9 @@ class WorkerPool:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> dict[str, str]:
-        """Start a probe worker, record which layers are live, enforce the required ones."""
-        probe = await self._start_worker(self.config.worker)
+        """Start the zygote and a probe worker; record live layers; enforce the required ones."""
+        await self.zygote.start()
+        probe = await self._start_worker()
         self.stats["started"] += 1
         self.layers = dict(probe.layers)
         missing = {
@@ -93,6 +93,7 @@ class WorkerPool:
         self._idle.clear()
         self._busy.clear()
         await asyncio.gather(*(worker.kill() for worker in workers), return_exceptions=True)
+        await self.zygote.close()
 
     def _spawn_task(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -150,6 +151,9 @@ class WorkerPool:
 
     # -- internals -----------------------------------------------------------------------
 
+    async def _start_worker(self) -> WorkerProcess:
+        return await WorkerProcess.start(self.config.worker, self.zygote)
+
     def _count_failure(self, exc: SandboxError) -> None:
         if isinstance(exc, WorkerCrashed):
             self.stats["crashed"] += 1
@@ -185,7 +189,7 @@ class WorkerPool:
             idle = self._idle.get(container)
             while idle:
                 worker = idle.pop()
-                if worker.alive and worker.proc.returncode is None:
+                if worker.alive and not worker.exited:
                     self._busy.add(worker)
                     return worker
             if self._spares:
@@ -216,7 +220,7 @@ class WorkerPool:
     async def _start_counted(self) -> WorkerProcess:
         self._starting += 1
         try:
-            worker = await self._start_worker(self.config.worker)
+            worker = await self._start_worker()
             self.stats["started"] += 1
             return worker
         finally:

@@ -1,8 +1,9 @@
 """One worker process seen from the server: start it, exchange frames, kill it.
 
-The worker is exec'd (``python -I -B``), with an empty environment, cwd ``/``, only its pipes
-open and stderr discarded. Every exchange has a deadline; on expiry, a malformed frame or EOF
-the process group is killed and the caller gets a ``SandboxError``.
+Workers are forked by the zygote (sandbox.zygote, itself exec'd with an empty environment, cwd
+``/``), keep only their two pipes and harden themselves before reading user code. Every exchange
+has a deadline; on expiry, a malformed frame or EOF the worker is killed and the caller gets a
+``SandboxError``.
 """
 
 from __future__ import annotations
@@ -10,29 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sandbox import protocol
 from sandbox.errors import ExecutionTimeout, WorkerCrashed
+from sandbox.launcher import Spawned, Zygote
 
 logger = logging.getLogger(__name__)
-
-_ROOT = str(Path(__file__).resolve().parent.parent)
-
-
-def boot_script(preload: tuple[str, ...]) -> str:
-    """The ``-c`` program of a worker: import ``preload`` modules, then serve."""
-    imports = "".join(f"import {name}; " for name in preload)
-    return f"import sys; sys.path.insert(0, {_ROOT!r}); {imports}from sandbox.worker import main; main()"
-
 
 SIGNAL_REASONS = {
     signal.SIGXCPU: "the rule used up its CPU time limit",
@@ -92,7 +82,7 @@ class LoadInfo:
 class WorkerProcess:
     """A started worker. ``container`` is set once, on first use, and never changes."""
 
-    proc: asyncio.subprocess.Process
+    proc: Spawned
     config: WorkerConfig
     layers: dict[str, str]
     container: str | None = None
@@ -108,22 +98,13 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.proc.pid
 
+    @property
+    def exited(self) -> bool:
+        return self.proc.exited.done()
+
     @classmethod
-    async def start(cls, config: WorkerConfig) -> WorkerProcess:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-I",
-            "-B",
-            "-c",
-            boot_script(config.preload),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            env={},
-            cwd="/",
-            close_fds=True,
-            start_new_session=True,
-        )
+    async def start(cls, config: WorkerConfig, zygote: Zygote) -> WorkerProcess:
+        proc = await zygote.spawn(config.start_timeout_s)
         worker = cls(proc=proc, config=config, layers={})
         worker._decoder = protocol.Decoder(config.max_frame_bytes)
         try:
@@ -140,16 +121,15 @@ class WorkerProcess:
         return worker
 
     def _send(self, message: protocol.Message) -> None:
-        stdin = self.proc.stdin
-        if stdin is None or stdin.is_closing():
+        writer = self.proc.writer
+        if writer.is_closing():
             raise WorkerCrashed("the worker's input pipe is closed")
-        stdin.write(protocol.encode(message))
+        writer.write(protocol.encode(message))
 
     async def _receive(self) -> protocol.Message:
-        assert self._decoder is not None
-        assert self.proc.stdout is not None
+        assert self._decoder is not None  # set in start()
         while not self._inbox:
-            chunk = await self.proc.stdout.read(1 << 16)
+            chunk = await self.proc.reader.read(1 << 16)
             if not chunk:
                 raise await self._crashed()
             self._inbox.extend(self._decoder.feed(chunk))
@@ -160,10 +140,10 @@ class WorkerProcess:
         code: int | None
         try:
             async with asyncio.timeout(2):
-                code = await self.proc.wait()
+                code = await asyncio.shield(self.proc.exited)
         except TimeoutError:
             await self.kill()
-            code = self.proc.returncode
+            code = self.proc.exited.result() if self.proc.exited.done() else None
         if code is not None and code < 0:
             reason = SIGNAL_REASONS.get(signal.Signals(-code), f"signal {-code}")
         else:
@@ -203,16 +183,11 @@ class WorkerProcess:
 
     async def kill(self) -> None:
         self.alive = False
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
+        self.proc.kill()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
-                await self.proc.wait()
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
+                await asyncio.shield(self.proc.exited)
+        self.proc.writer.close()
 
     def info(self) -> dict[str, Any]:
         return {"pid": self.pid, "container": self.container, "calls": self.calls}

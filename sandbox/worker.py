@@ -252,8 +252,9 @@ def _read_messages(decoder: protocol.Decoder) -> list[protocol.Message]:
             return messages
 
 
-def main() -> None:
-    hardener = harden.Hardener()
+def main(hardener: harden.Hardener | None = None) -> None:
+    """Serve one worker life on fds 0/1. A zygote passes its already-loaded ``hardener``."""
+    hardener = hardener or harden.Hardener()
     decoder = protocol.Decoder(max_frame_bytes=64 * 2**20)
     pending = _read_messages(decoder)
     if not pending or pending[0].get("t") != "init":
