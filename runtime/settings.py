@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,18 @@ def _url_or_empty(raw: str) -> str:
     value = raw.strip().rstrip("/")
     if value and not value.startswith(("http://", "https://")):
         raise ValueError("expected an http:// or https:// URL")
+    return value
+
+
+def _issuer(raw: str) -> str:
+    value = _url_or_empty(raw)
+    return value + "/" if value else ""
+
+
+def _tenant(raw: str) -> str:
+    value = raw.strip()
+    if not re.fullmatch(r"[-a-zA-Z0-9._~!$+=:@]{1,128}", value):
+        raise ValueError("expected a container name (1-128 of a-z, A-Z, 0-9, -._~!$+=:@)")
     return value
 
 
@@ -156,6 +169,42 @@ SETTINGS: tuple[Setting, ...] = (
         + ", ".join(LAYERS)
         + ".",
     ),
+    # OAuth2 token server (runtime/oauth)
+    Setting(
+        "tenant", "default", _tenant, "Container served by `/oauth/token` (the default tenant)."
+    ),
+    Setting(
+        "issuer",
+        "",
+        _issuer,
+        "Token `iss`, ending in `/` (default: the public or request base URL plus `/`).",
+    ),
+    Setting("token_lifetime", "86400", _int(60, 31_536_000), "Access token lifetime in seconds."),
+    Setting(
+        "login_max_failures",
+        "10",
+        _int(1, 10_000),
+        "Failed password logins for one user from one IP before `/oauth/token` refuses them.",
+    ),
+    Setting(
+        "login_lockout_s",
+        "900",
+        _int(1, 86400),
+        "Window in seconds over which failed logins are counted, and how long a lockout lasts.",
+    ),
+    Setting(
+        "hooks_url",
+        "",
+        _url_or_empty,
+        "Remote hook mode: base URL of the webtask server that runs the tenant's hooks "
+        "(default: run them in-process).",
+    ),
+    Setting(
+        "hooks_token",
+        "",
+        _str,
+        "Remote hook mode: a webtask token for the tenant's container on `WTHOST_HOOKS_URL`.",
+    ),
 )
 
 
@@ -184,6 +233,13 @@ class Settings:
     max_queue: int = 64
     sandbox_uid: int = 65534
     sandbox_require: tuple[str, ...] = ()
+    tenant: str = "default"
+    issuer: str = ""
+    token_lifetime: int = 86400
+    login_max_failures: int = 10
+    login_lockout_s: int = 900
+    hooks_url: str = ""
+    hooks_token: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
