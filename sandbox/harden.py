@@ -25,8 +25,10 @@ CLONE_NEWNET = 0x40000000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 PR_SET_PDEATHSIG = 1
+PR_GET_DUMPABLE = 3
 PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
 
 SCMP_ACT_ALLOW = 0x7FFF0000
 SCMP_ACT_KILL_PROCESS = 0x80000000
@@ -236,6 +238,8 @@ class Hardener:
         resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_MEMLOCK, (0, 0))
+        if resource.getrlimit(resource.RLIMIT_FSIZE) != (0, 0):
+            return "missing: RLIMIT_FSIZE did not stick"
         return LIVE
 
     def unshare(self, limits: Limits) -> str:
@@ -244,8 +248,11 @@ class Hardener:
         flags = CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS
         if os.geteuid() != 0:
             flags |= CLONE_NEWUSER
+        before = os.stat("/proc/self/ns/net").st_ino
         if self.libc.unshare(flags) != 0:
             raise OSError(ctypes.get_errno(), "unshare")
+        if os.stat("/proc/self/ns/net").st_ino == before:
+            return "missing: the network namespace did not change"
         # Keep mount events from propagating back to the host namespace.
         if self.libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
             raise OSError(ctypes.get_errno(), "mount")
@@ -273,6 +280,10 @@ class Hardener:
                 raise OSError(ctypes.get_errno(), "prctl")
         if os.getppid() != parent:  # the parent died before the signal was armed
             os._exit(0)
+        if self.libc.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1:
+            return "missing: no_new_privs is not set"
+        if self.libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0:
+            return "missing: the process is still dumpable"
         return LIVE
 
     def load_seccomp(self, limits: Limits) -> str:
@@ -295,7 +306,11 @@ class Hardener:
                 return f"missing: seccomp_load failed ({os.strerror(-result)})"
         finally:
             lib.seccomp_release(ctx)
-        return LIVE
+        try:  # proof: opening any file must now be refused
+            os.close(os.open("/", os.O_RDONLY))
+        except PermissionError:
+            return LIVE
+        return "missing: the filter loaded but files can still be opened"
 
 
 def set_call_cpu_budget(cpu_ms: int) -> None:
