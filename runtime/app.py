@@ -22,6 +22,7 @@ from runtime.services import Services, services
 from runtime.settings import LAYERS, Settings
 from runtime.sqlite_store import SQLiteStore
 from runtime.webtasks import Webtasks
+from sandbox.errors import SandboxError
 from sandbox.pool import PoolConfig, WorkerPool
 from sandbox.process import WorkerConfig
 
@@ -65,7 +66,11 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     await store.open()
     pool = WorkerPool(pool_config(settings))
     try:
-        layers = await pool.start()
+        try:
+            layers = await pool.start()
+        except SandboxError as exc:
+            logger.error("cannot start: %s", exc)
+            raise
         missing = layer_warnings(layers)
         if missing:
             logger.warning(

@@ -61,9 +61,15 @@ async def _serve(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from hypercorn.utils import LifespanFailureError
+
     settings = _settings(args)
     _configure_logging(settings.log_level)
-    asyncio.run(_serve(settings))
+    try:
+        asyncio.run(_serve(settings))
+    except LifespanFailureError:
+        print("wthost: the server could not start; see the error above.", file=sys.stderr)
+        return 1
     return 0
 
 
