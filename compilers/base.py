@@ -40,18 +40,25 @@ class RuleError:
 
     ``props`` are the error's own extra fields (``statusCode``, ``friendlyMessage``, ...);
     ``name`` is set only for error classes whose name is an own property in JS (our
-    extensibility error classes), as the reference envelope would show it.
+    extensibility error classes), as the reference envelope would show it. ``kind`` is the
+    error's class name (``TypeError``, ``ValueError``) and ``text`` its string form
+    (``String(err)`` in JS), used by the plain webtask model. ``thrown`` marks a JavaScript
+    exception thrown synchronously out of the rule (webtask-runtime answers those with a 500).
     """
 
     message: str
     name: str | None = None
     props: Mapping[str, JSON] = field(default_factory=dict)
+    kind: str | None = None
+    text: str | None = None
+    thrown: bool = False
 
     def as_data(self) -> dict[str, JSON]:
-        data: dict[str, JSON] = dict(self.props)
-        data["message"] = self.message
+        """The envelope's ``data``: own fields in the order JS defines them."""
+        data: dict[str, JSON] = {"message": self.message}
         if self.name is not None:
             data["name"] = self.name
+        data.update((k, v) for k, v in self.props.items() if k not in ("message", "name"))
         return data
 
 

@@ -24,6 +24,11 @@ NAME_RE = re.compile(r"^[-a-zA-Z0-9._~!$+=:@]{1,128}$")
 CODE_URL_PREFIX = "webtask://localhost/api/data/code/"
 
 
+def rule_hash(code: str, language: str | None) -> str:
+    """Cache key of compiled code in a worker: the source and the language it is read as."""
+    return code_hash(f"{language or ''}\0{code}")
+
+
 def check_name(kind: str, value: str) -> str:
     if not NAME_RE.match(value):
         raise BadRequest(
@@ -64,6 +69,7 @@ class Runnable:
     secrets: Mapping[str, str]
     compiler: Compiler
     code_hash: str
+    language: str | None = None
 
 
 class Webtasks:
@@ -106,9 +112,13 @@ class Webtasks:
             get_compiler(meta)
         except UnknownCompiler as exc:
             raise BadRequest(str(exc)) from exc
-        digest = code_hash(code)
+        language = meta.get("wt-language") or None
+        if language not in (None, "python", "javascript"):
+            raise BadRequest(
+                f"Meta wt-language must be 'python' or 'javascript', not {language!r}."
+            )
         try:
-            await self.pool.compile(container, digest, code)
+            await self.pool.compile(container, rule_hash(code, language), code, language)
         except CompileFailed as exc:
             raise BadRequest(str(exc), language=exc.language, details=exc.diagnostics) from exc
         now = time.time()
@@ -197,7 +207,8 @@ class Webtasks:
             meta=meta,
             secrets=self.secrets_of(record),
             compiler=compiler,
-            code_hash=record.code_hash,
+            code_hash=rule_hash(record.code, meta.get("wt-language") or None),
+            language=meta.get("wt-language") or None,
         )
         self._cache[(container, name)] = runnable
         return runnable

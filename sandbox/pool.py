@@ -102,11 +102,16 @@ class WorkerPool:
 
     # -- public operations ---------------------------------------------------------------
 
-    async def compile(self, container: str, code_hash: str, code: str) -> LoadInfo:
-        """Compile and cache ``code`` in a worker of ``container``; ``CompileFailed`` if broken."""
+    async def compile(
+        self, container: str, code_hash: str, code: str, language: str | None = None
+    ) -> LoadInfo:
+        """Compile and cache ``code`` in a worker of ``container``; ``CompileFailed`` if broken.
+
+        ``language`` is meta ``wt-language`` when set; otherwise the worker detects it.
+        """
         worker = await self._acquire(container)
         try:
-            return await self._ensure_loaded(worker, code_hash, code)
+            return await self._ensure_loaded(worker, code_hash, code, language)
         finally:
             self._release(worker)
 
@@ -117,11 +122,12 @@ class WorkerPool:
         code: str,
         invocation: Invocation,
         on_log: OnLog | None = None,
+        language: str | None = None,
     ) -> Outcome:
         """Run one rule call in a worker of ``container``."""
         worker = await self._acquire(container)
         try:
-            info = await self._ensure_loaded(worker, code_hash, code)
+            info = await self._ensure_loaded(worker, code_hash, code, language)
             args = invocation.args_for(info.arity)
             if isinstance(args, RuleError):
                 return Outcome(error=args)
@@ -160,12 +166,14 @@ class WorkerPool:
         elif isinstance(exc, ExecutionTimeout):
             self.stats["timeouts"] += 1
 
-    async def _ensure_loaded(self, worker: WorkerProcess, code_hash: str, code: str) -> LoadInfo:
+    async def _ensure_loaded(
+        self, worker: WorkerProcess, code_hash: str, code: str, language: str | None
+    ) -> LoadInfo:
         info = worker.loaded.get(code_hash)
         if info is not None:
             return info
         reply = await worker.exchange(
-            {"t": "load", "hash": code_hash, "code": code},
+            {"t": "load", "hash": code_hash, "code": code, "language": language},
             timeout_ms=self.config.worker.timeout_ms,
         )
         if reply.get("t") == "loaded":
@@ -314,10 +322,15 @@ def _outcome(reply: dict[str, Any]) -> Outcome:
     error = error if isinstance(error, dict) else {}
     props = error.get("props")
     name = error.get("name")
+    kind = error.get("type")
+    text = error.get("text")
     return Outcome(
         error=RuleError(
             message=str(error.get("message", "Unknown error")),
             name=name if isinstance(name, str) else None,
             props=props if isinstance(props, dict) else {},
+            kind=kind if isinstance(kind, str) else None,
+            text=text if isinstance(text, str) else None,
+            thrown=bool(reply.get("thrown")),
         )
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 # Everything the worker needs is imported before hardening: afterwards no file can be opened.
 import _strptime  # type: ignore[import-not-found]  # noqa: F401  (strptime imports it lazily)
+import ast
 import contextlib
 import encodings.idna  # noqa: F401
 import hashlib
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox import harden, protocol
+from sandbox.js import JSCompileError, JSModule
 from sandbox.policy import (
     EntryPointError,
     arity_of,
@@ -41,8 +43,10 @@ Emit = Callable[[protocol.Message], None]
 
 @dataclass
 class Loaded:
-    entry: Callable[..., Any]
+    entry: Callable[..., Any] | None
     arity: int
+    js: JSModule | None = None
+    js_log: _JSLogSink | None = None
 
 
 @dataclass
@@ -52,6 +56,7 @@ class State:
     log_bytes: int
     result_bytes: int
     cpu_ms: int
+    js_memory_bytes: int = 64 * 2**20
     rng: random.Random = field(default_factory=random.Random)
     modules: dict[str, Loaded] = field(default_factory=dict)
     must_exit: bool = False
@@ -94,44 +99,97 @@ def describe_error(error: Any) -> dict[str, Any]:
     return {"message": text or "Unknown error"}
 
 
+def _compile_error(language: str, diagnostics: list[dict[str, Any]]) -> protocol.Message:
+    return {"t": "compile_error", "language": language, "diagnostics": diagnostics}
+
+
+def _failure(language: str, text: str) -> protocol.Message:
+    return _compile_error(language, [{"line": 0, "column": 0, "message": text}])
+
+
+_COMMONJS = re.compile(r"\bmodule\.exports\b")
+_PYTHONISH = re.compile(r"^(def|async def|import|from|class)\s", re.M)
+_JSISH = re.compile(r"module\.exports|\bfunction\b|=>|\bconst\b|\blet\b|\bvar\b")
+
+
+def detect_language(source: str, hint: object) -> str:
+    """Meta ``wt-language`` when given; else Python if it parses as Python, else JavaScript."""
+    if hint in ("python", "javascript"):
+        return str(hint)
+    if _COMMONJS.search(source):
+        return "javascript"
+    try:
+        ast.parse(source, "<rule>")
+        return "python"
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        pass
+    # Broken either way: report in the language it most looks like.
+    if _PYTHONISH.search(source) and not _JSISH.search(source):
+        return "python"
+    return "javascript"
+
+
 def load(state: State, message: protocol.Message, emit: Emit) -> protocol.Message:
     code_hash = str(message.get("hash", ""))
     source = message.get("code")
     if not isinstance(source, str):
-        return {
-            "t": "compile_error",
-            "language": "python",
-            "diagnostics": [{"line": 0, "column": 0, "message": "Rule source must be text."}],
-        }
+        return _failure("python", "Rule source must be text.")
+    language = detect_language(source, message.get("language"))
+    if language == "javascript":
+        return _load_js(state, code_hash, source, emit)
     compiled = compile_rule(source)
     if compiled.code is None:
-        return {
-            "t": "compile_error",
-            "language": "python",
-            "diagnostics": [d.as_dict() for d in compiled.diagnostics],
-        }
+        return _compile_error("python", [d.as_dict() for d in compiled.diagnostics])
     namespace = rule_globals(_log_emitter(state, 0, emit), {}, state.rng)
     try:
         exec(compiled.code, namespace)
         entry = find_entry(namespace, compiled.code)
         arity = arity_of(entry)
     except EntryPointError as exc:
-        return _load_failure(str(exc))
+        return _failure("python", str(exc))
     except MemoryError:
         state.must_exit = True
-        return _load_failure("The rule ran out of memory while loading.")
+        return _failure("python", "The rule ran out of memory while loading.")
     except BaseException as exc:  # the module body raised: report it like a compile error
-        return _load_failure(f"Loading the rule raised {type(exc).__name__}: {clean_message(exc)}")
+        return _failure(
+            "python", f"Loading the rule raised {type(exc).__name__}: {clean_message(exc)}"
+        )
     state.modules[code_hash] = Loaded(entry=entry, arity=arity)
     return {"t": "loaded", "hash": code_hash, "arity": arity, "language": "python"}
 
 
-def _load_failure(text: str) -> protocol.Message:
-    return {
-        "t": "compile_error",
-        "language": "python",
-        "diagnostics": [{"line": 0, "column": 0, "message": text}],
-    }
+def _load_js(state: State, code_hash: str, source: str, emit: Emit) -> protocol.Message:
+    sink = _JSLogSink(_log_emitter(state, 0, emit))
+    try:
+        module = JSModule(
+            source,
+            memory_bytes=state.js_memory_bytes,
+            cpu_s=state.cpu_ms / 1000,
+            log=sink,
+            log_bytes=state.log_bytes,
+        )
+    except JSCompileError as exc:
+        d = exc.diagnostic
+        return _compile_error(
+            "javascript", [{"line": d.line, "column": d.column, "message": d.message}]
+        )
+    except MemoryError:
+        state.must_exit = True
+        return _failure("javascript", "The rule ran out of memory while loading.")
+    except Exception as exc:  # QuickJS limits (time, stack) while evaluating the module body
+        return _failure("javascript", f"Loading the rule failed: {clean_message(exc)}")
+    state.modules[code_hash] = Loaded(entry=None, arity=module.arity, js=module, js_log=sink)
+    return {"t": "loaded", "hash": code_hash, "arity": module.arity, "language": "javascript"}
+
+
+class _JSLogSink:
+    """console.* of one JS module, pointed at the current call's log budget."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self.write = write
+
+    def __call__(self, level: str, text: str) -> None:
+        self.write(text)
 
 
 class _LogBudget(Exception):
@@ -165,8 +223,11 @@ def call(state: State, message: protocol.Message, emit: Emit) -> protocol.Messag
     args = message.get("args")
     if not isinstance(args, list):
         args = []
+    if loaded.js is not None or loaded.entry is None:
+        return _call_js(state, loaded, call_id, args, emit)
+    entry = loaded.entry
     # print() inside the rule resolves _print_ from the module globals: point it at this call.
-    globals_ = getattr(loaded.entry, "__globals__", {})
+    globals_ = getattr(entry, "__globals__", {})
     printer = globals_.get("_print_")
     if printer is not None:
         printer._emit = _log_emitter(state, call_id, emit)
@@ -183,7 +244,7 @@ def call(state: State, message: protocol.Message, emit: Emit) -> protocol.Messag
 
     harden.set_call_cpu_budget(state.cpu_ms)
     try:
-        returned = loaded.entry(*to_rule(args), cb)
+        returned = entry(*to_rule(args), cb)
         if not outcome and returned is not None:
             outcome["value"] = returned
     except MemoryError:
@@ -220,6 +281,44 @@ def call(state: State, message: protocol.Message, emit: Emit) -> protocol.Messag
             "id": call_id,
             "ok": False,
             "error": {"message": "The rule's result is too large.", "type": "ResultError"},
+        }
+    return reply
+
+
+def _call_js(
+    state: State, loaded: Loaded, call_id: int, args: list[Any], emit: Emit
+) -> protocol.Message:
+    assert loaded.js is not None  # JS modules carry both
+    assert loaded.js_log is not None
+    loaded.js_log.write = _log_emitter(state, call_id, emit)
+    harden.set_call_cpu_budget(state.cpu_ms)
+    try:
+        outcome = loaded.js.call(args)
+    except MemoryError:
+        state.must_exit = True
+        outcome = {"error": {"message": "The rule ran out of memory.", "type": "MemoryError"}}
+    except Exception as exc:  # QuickJS interrupted (time limit), stack overflow, OOM
+        first = clean_message(exc).splitlines()[0] if str(exc) else "InternalError"
+        if "interrupted" in first:
+            first = "The rule used up its CPU time limit (JavaScript interrupted)."
+        outcome = {"error": {"message": first, "type": "InternalError"}, "thrown": True}
+    if "error" in outcome:
+        error = dict(outcome["error"])
+        error["message"] = clean_message(error.get("message", ""))
+        reply = {"t": "result", "id": call_id, "ok": False, "error": error}
+        if outcome.get("thrown"):
+            reply["thrown"] = True
+        return reply
+    reply = {"t": "result", "id": call_id, "ok": True, "value": outcome.get("value")}
+    if len(protocol.encode(reply)) > state.result_bytes:
+        return {
+            "t": "result",
+            "id": call_id,
+            "ok": False,
+            "error": {
+                "message": f"Result is larger than the {state.result_bytes}-byte limit.",
+                "type": "ResultError",
+            },
         }
     return reply
 
@@ -271,6 +370,7 @@ def main(hardener: harden.Hardener | None = None) -> None:
         log_bytes=int(init["log_bytes"]),
         result_bytes=int(init["result_bytes"]),
         cpu_ms=limits.cpu_ms,
+        js_memory_bytes=int(init["memory_mb"]) * 2**20 // 2,
     )
     os.chdir("/")
     report = hardener.apply(limits)
