@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import esprima
 import quickjs
 
 MAX_JOBS = 100_000
@@ -151,7 +152,6 @@ PRELUDE = r"""
 WRAPPER_HEAD = "(function (module, exports) {"
 WRAPPER_TAIL = "\n})"
 _LOCATION = re.compile(r"at <input>:(\d+)")
-_TOKEN = re.compile(r"'([^']+)'\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,17 +170,24 @@ class JSCompileError(Exception):
 
 
 def _diagnostic(exc: quickjs.JSException, source: str) -> JSDiagnostic:
+    """QuickJS names the line only; esprima finds the column when it agrees on the line."""
     text = str(exc)
     first = text.splitlines()[0] if text else "SyntaxError"
     match = _LOCATION.search(text)
     line = int(match.group(1)) if match else 1
-    column = 1
-    lines = source.splitlines()
-    token = _TOKEN.search(first)
-    if token and 0 < line <= len(lines):
-        found = lines[line - 1].find(token.group(1))
-        column = found + 1 if found >= 0 else 1
-    return JSDiagnostic(line=line, column=column, message=first)
+    return JSDiagnostic(line=line, column=_column(source, line), message=first)
+
+
+def _column(source: str, line: int) -> int:
+    try:
+        esprima.parseScript(WRAPPER_HEAD + source + WRAPPER_TAIL)
+    except esprima.Error as exc:
+        if getattr(exc, "lineNumber", None) == line:
+            column = int(getattr(exc, "column", 1))
+            return max(1, column - len(WRAPPER_HEAD)) if line == 1 else column
+    except (RecursionError, MemoryError, ValueError, IndexError, AttributeError):
+        pass
+    return 1
 
 
 class JSModule:
