@@ -17,7 +17,11 @@ from compilers.base import (
     Reply,
     RuleError,
 )
+from compilers.client_credentials_exchange import ClientCredentialsExchange
+from compilers.generic import Generic
 from compilers.password_exchange import PasswordExchange
+from compilers.send_phone_message import SendPhoneMessage
+from compilers.user_registration import POINTS, UserRegistration
 from compilers.webtask import PlainWebtask
 
 __all__ = [
@@ -44,7 +48,16 @@ class UnknownCompiler(LookupError):
         self.compiler_name = name
 
 
-REGISTRY: dict[str, Compiler] = {compiler.name: compiler for compiler in (PasswordExchange(),)}
+# Only the full ``auth0-ext-compilers/<export>`` names: ``wt-compiler`` names a node module (and
+# optionally one of its exports), and the bare export names are not modules of their own.
+EXTENSION_COMPILERS: tuple[Compiler, ...] = (
+    ClientCredentialsExchange(),
+    PasswordExchange(),
+    *(UserRegistration(point) for point in POINTS),
+    SendPhoneMessage(),
+    Generic(),
+)
+REGISTRY: dict[str, Compiler] = {compiler.name: compiler for compiler in EXTENSION_COMPILERS}
 
 
 PLAIN: Compiler = PlainWebtask()

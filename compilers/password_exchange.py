@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from compilers import extension
 from compilers.base import HookRequest, Invocation, Outcome, Reply, RuleError
+from compilers.extension import NOT_OBJECT
 
-NOT_OBJECT = "Body received by extensibility point is not an object"
 AUDIENCE = "Body.audience received by extensibility point is not a string"
 SCOPE = "Body.scope received by extensibility point is neither empty nor an array"
 USER = "Body.user received by extensibility point is not an object"
@@ -51,11 +51,17 @@ class PasswordExchange:
         problems = {5: _check(body, with_user=False), 6: _check(body, with_user=True)}
         if problems[5] is not None and problems[5] == problems[6]:
             return extension.error_reply(RuleError(message=problems[5]))
+        try:
+            context = extension.rule_context(body, request)
+        except extension.NullDereference as crash:
+            # A null context: the reference throws once validation has passed. The seed form
+            # shares the context, so it crashes too.
+            return extension.crash_reply(crash)
         seed_form = [
             extension.field(body, "client"),
             extension.field(body, "scope"),
             extension.field(body, "audience"),
-            extension.rule_context(body, request),
+            context,
         ]
         forms = {5: seed_form, 6: [extension.field(body, "user"), *seed_form]}
         return Invocation(

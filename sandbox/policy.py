@@ -25,6 +25,7 @@ from RestrictedPython.Guards import (
 )
 
 from sandbox.facades import build_facades
+from sandbox.rule_errors import RULE_ERRORS
 
 FILENAME = "<rule>"
 
@@ -215,6 +216,7 @@ def rule_globals(
         "_print_": _Printer(emit),
     }
     namespace.update(build_facades(rng))
+    namespace.update(RULE_ERRORS)  # the reference preludes' error classes
     namespace.update(extra)
     return namespace
 

@@ -1,0 +1,76 @@
+"""generic: the secret check around ``(ctx, cb)``; the raw ``(ctx, req, res)`` form is refused."""
+
+from __future__ import annotations
+
+from compilers import REGISTRY, Outcome, RuleError
+from compilers.generic import ARITY, RAW_UNSUPPORTED, Generic
+from tests.unit.hook_requests import error_data, hook_request, invocation
+
+COMPILER = Generic()
+
+
+def test_registered_under_the_reference_name() -> None:
+    assert isinstance(REGISTRY["auth0-ext-compilers/generic"], Generic)
+
+
+def test_two_arguments_get_the_context_with_the_body() -> None:
+    args = invocation(COMPILER.prepare(hook_request({"id": "client"}))).args_for(2)
+    assert isinstance(args, list)
+    (ctx,) = args
+    assert ctx["body"] == {"id": "client"}
+    assert ctx["secrets"] == {"auth0-extension-secret": "s"}
+
+
+def test_any_body_is_fine() -> None:
+    for body, seen in (("text", "text"), (None, None), (b"", None), ([1], [1])):
+        args = invocation(COMPILER.prepare(hook_request(body))).args_for(2)
+        assert isinstance(args, list)
+        assert args[0]["body"] == seen
+
+
+def test_non_json_body_reaches_the_rule_as_text() -> None:
+    request = hook_request(b"a=1&b=\xff", content_type="application/x-www-form-urlencoded")
+    args = invocation(COMPILER.prepare(request)).args_for(2)
+    assert isinstance(args, list)
+    assert args[0]["body"] == "a=1&b=\ufffd"
+
+
+def test_get_reuses_a_body_the_platform_parsed() -> None:
+    request = hook_request(b"", method="GET", ctx={"body": {"pre": 1}})
+    args = invocation(COMPILER.prepare(request)).args_for(2)
+    assert isinstance(args, list)
+    assert args[0]["body"] == {"pre": 1}
+
+
+def test_raw_form_is_refused_with_a_clear_message() -> None:
+    prepared = invocation(COMPILER.prepare(hook_request({})))
+    assert prepared.args_for(3) == RuleError(message=RAW_UNSUPPORTED)
+    assert prepared.args_for(1) == RuleError(message=ARITY)
+    assert RAW_UNSUPPORTED == (
+        "The (ctx, req, res) form of a generic rule is not supported by this runtime yet: "
+        "take (ctx, cb) instead."
+    )
+
+
+def test_bad_json_fails_only_the_wrapped_form() -> None:
+    prepared = invocation(COMPILER.prepare(hook_request(b"{bad")))
+    assert prepared.args_for(2) == RuleError(message="Unexpected token b in JSON at position 1")
+    assert prepared.args_for(3) == RuleError(message=RAW_UNSUPPORTED)
+
+
+def test_unauthorized() -> None:
+    for auth in (None, "Bearer bar"):
+        reply = COMPILER.prepare(hook_request({"id": "client"}, auth=auth))
+        assert error_data(reply) == {
+            "message": "Unauthorized extensibility point",
+            "statusCode": 500,
+        }
+
+
+def test_envelopes() -> None:
+    ok = COMPILER.respond(Outcome(result={"id": "client", "baz": "baz"}))
+    assert ok.encode() == (
+        b'{"statusCode":200,"headers":{},"status":"success","data":{"id":"client","baz":"baz"}}'
+    )
+    err = COMPILER.respond(Outcome(error=RuleError(message="boom")))
+    assert err.encode() == b'{"status":"error","data":{"message":"boom"}}'
