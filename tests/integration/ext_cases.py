@@ -102,6 +102,15 @@ DROP_UNDEFINED = (
     "field arrives as None, which JSON shows as null), so the rule leaves None values out."
 )
 DEFAULT_CONTEXT = success({"type": "object", "length": 1, "webtask": "object"})
+TYPEOF = "typeof x === 'object' is isinstance(x, dict); Object.keys(o).length is len(o)."
+PB = (
+    "parseBody: false only changes who parses the body inside webtask-runtime; wthost has no such "
+    "switch, so the request is the same bytes."
+)
+UNREACHED = "The reference's rule names an undefined ctx; it is never called, in either language."
+STRINGIFY = (
+    "JSON.stringify is json.dumps: equal for {}, but Python writes ', ' and ': ' separators."
+)
 
 
 def _cce_throw(js_error: str, py_error: str, expected: JSON, title: str, note: str = "") -> Case:
@@ -128,6 +137,7 @@ CLIENT_CREDENTIALS_EXCHANGE = [
         js="module.exports = function(client, scope, audience, context, cb) { cb(null, ctx); };",
         python="def rule(client, scope, audience, context, cb):\n    cb(None, ctx)\n",
         compile_only=True,
+        note=UNREACHED,
     ),
     Case(
         source=CCE,
@@ -165,6 +175,7 @@ def rule(client, scope, audience, context, cb):
         body=FULL_BODY,
         parse_body=False,
         expected=MODIFIED,
+        note=PB,
     ),
     Case(
         source=CCE,
@@ -195,6 +206,7 @@ def rule(client, scope, audience, context, cb):
         body={"client": {"id": "client"}, "scope": ["scope"], "audience": "audience"},
         headers=GOOD_AUTH,
         expected=DEFAULT_CONTEXT,
+        note=TYPEOF,
     ),
     Case(
         source=CCE,
@@ -320,6 +332,7 @@ GENERIC = [
         body={"id": "client"},
         parse_body=False,
         expected=GEN_MODIFIED,
+        note=PB,
     ),
     Case(
         source=GEN,
@@ -393,6 +406,7 @@ PASSWORD_EXCHANGE = [
         ),
         python="def rule(user, client, scope, audience, context, cb):\n    cb(None, ctx)\n",
         compile_only=True,
+        note=UNREACHED,
     ),
     Case(
         source=PWX,
@@ -430,6 +444,7 @@ def rule(user, client, scope, audience, context, cb):
         body=PWX_FULL_BODY,
         parse_body=False,
         expected=MODIFIED,
+        note=PB,
     ),
     Case(
         source=PWX,
@@ -460,6 +475,7 @@ def rule(user, client, scope, audience, context, cb):
         body=PWX_SCOPED,
         headers=GOOD_AUTH,
         expected=DEFAULT_CONTEXT,
+        note=TYPEOF,
     ),
     Case(
         source=PWX,
@@ -693,6 +709,7 @@ SEND_PHONE_MESSAGE = [
         python=SPM_STRINGIFY_PY,
         body={"recipient": NUMBER, "text": TEXT, "context": {**CHECKED, "user": {}}},
         expected=success("{}"),
+        note=STRINGIFY,
     ),
     Case(
         source=SPM,
@@ -706,6 +723,7 @@ SEND_PHONE_MESSAGE = [
             "context": {**SFA, "user": {}, "client": GOOD_CLIENT},
         },
         expected=success("{}"),
+        note=STRINGIFY,
     ),
     Case(
         source=SPM,
@@ -719,7 +737,8 @@ SEND_PHONE_MESSAGE = [
             "context": {**SFA, "user": {}, "client": GOOD_CLIENT},
         },
         expected=success("{}"),
-        note="The reference test's body does carry client_metadata ({}), despite its title.",
+        note="The reference test's body does carry client_metadata ({}), despite its title. "
+        + STRINGIFY,
     ),
     Case(
         source=SPM,
