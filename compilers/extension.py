@@ -8,7 +8,8 @@ parsed it; checking the secret first tells an unauthenticated caller nothing abo
 Body reading follows the reference adapter and wreck 10: GET/HEAD/OPTIONS read no body (it is
 ``undefined`` unless the platform parsed one); a body the platform already parsed (a truthy
 ``ctx.body``) is reused; an empty body is ``null``; only ``application/*json`` is parsed; anything
-else stays a (non-JSON) buffer.
+else stays a (non-JSON) buffer. JSON errors use V8's ``JSON.parse`` wording, and ``NaN`` /
+``Infinity`` are refused as ``JSON.parse`` refuses them.
 
 Validation mirrors JavaScript semantics exactly, so three JS notions have Python stand-ins here:
 ``UNDEFINED`` (a property the body does not have, unlike JSON ``null``), ``typeof`` and
@@ -193,10 +194,12 @@ def rule_context(body: Body, request: HookRequest) -> dict[str, JSON]:
 
 
 def error_reply(error: RuleError) -> Reply:
+    """The error envelope: HTTP 200 ``{"status":"error","data":{<own fields>}}``."""
     return Reply(status=200, body={"status": "error", "data": error.as_data()})
 
 
 def success_reply(data: JSON) -> Reply:
+    """The success envelope; ``None`` is JavaScript's ``undefined``, so ``data`` is left out."""
     body: dict[str, JSON] = {"statusCode": 200, "headers": {}, "status": "success"}
     if data is not None:
         body["data"] = data
@@ -227,6 +230,7 @@ def rule_failure_reply(error: RuleError) -> Reply:
 
 
 def respond(outcome: Outcome) -> Reply:
+    """Shape a rule's outcome the way the reference adapter does."""
     if outcome.error is not None:
         return rule_failure_reply(outcome.error)
     return success_reply(outcome.result)
