@@ -73,6 +73,11 @@ class Invocation:
 
     args_by_arity: Mapping[int, list[JSON] | RuleError]
     arity_error: str
+    # Arities that run the raw ``(ctx, req, res)`` model: args are ``[ctx, req]`` and the
+    # worker supplies ``res`` (streamed back) instead of ``cb``.
+    raw_arities: frozenset[int] = frozenset()
+    # Whether the first argument is a webtask ``ctx`` that gets ``ctx.storage``.
+    storage: bool = False
 
     def args_for(self, arity: int) -> list[JSON] | RuleError:
         return self.args_by_arity.get(arity, RuleError(message=self.arity_error))
@@ -80,10 +85,14 @@ class Invocation:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Outcome:
-    """A rule call that ran to an answer: a result (``error is None``) or a rule error."""
+    """A rule call that ran to an answer: a result (``error is None``) or a rule error.
+
+    ``streamed`` means the rule wrote its own HTTP response (raw model) as it ran.
+    """
 
     result: JSON = None
     error: RuleError | None = None
+    streamed: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

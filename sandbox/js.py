@@ -14,10 +14,12 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import esprima
 import quickjs
+
+from sandbox.channel import RPCError
 
 MAX_JOBS = 100_000
 STACK_BYTES = 1 << 20
@@ -104,10 +106,102 @@ PRELUDE = r"""
     const message = (err && err.message) || String(err) || 'Unknown error';
     return { props: { message: String(message) }, kind: 'Error', text: String(err) };
   }
-  g.__wt_call = (entry, args) => {
+  // Requests to the server (storage) and raw-model output, collected by the worker's loop.
+  const out = [];
+  const rpcs = [];
+  const rpcCallbacks = new Map();
+  let rpcId = 0;
+  function rpc(op, args, cb) {
+    rpcId += 1;
+    rpcCallbacks.set(rpcId, cb);
+    rpcs.push([rpcId, op, args]);
+  }
+  g.__wt_rpc_done = (id, ok, value, message, code, conflict) => {
+    const cb = rpcCallbacks.get(id);
+    rpcCallbacks.delete(id);
+    if (!cb) return;
+    if (ok) return cb(null, value);
+    const err = new Error(message);
+    err.code = code;
+    if (conflict !== undefined && conflict !== null) err.conflict = conflict;
+    return cb(err);
+  };
+  const NO_GET = 'When calling storage.set without having called storage.get before, ' +
+    'you must specify the .force option.';
+  function storage() {
+    let etag = null;
+    let read = false;
+    return {
+      get(options, cb) {
+        if (!cb) { cb = options; options = {}; }
+        if (typeof cb !== 'function') throw new Error('Callback must be a function.');
+        rpc('storage.get', {}, (err, v) => {
+          if (err) return cb(err);
+          etag = v.etag; read = true;
+          return cb(null, v.data === null ? undefined : v.data);
+        });
+      },
+      set(data, options, cb) {
+        if (!cb) { cb = options; options = {}; }
+        if (cb && typeof cb !== 'function') throw new Error('Callback must be a function.');
+        options = options || {};
+        if (typeof options !== 'object') throw new Error('Options must be an object.');
+        const force = !!options.force;
+        if (data !== undefined && data !== null && !read && !force) throw new Error(NO_GET);
+        const payload = { data: data === undefined ? null : data,
+                          mode: force ? 'force' : 'match', etag: etag };
+        rpc('storage.set', payload, (err, v) => {
+          if (err) {
+            if (err.code === 409) err.message = 'Item was modified since it was read.';
+            return cb && cb(err);
+          }
+          etag = v.etag; read = true;
+          return cb && cb(null);
+        });
+      },
+    };
+  }
+  function response(finish) {
+    const headers = {};
+    const res = { statusCode: 200, headersSent: false, finished: false };
+    const head = () => {
+      if (res.headersSent) return;
+      res.headersSent = true;
+      out.push(['head', res.statusCode, headers]);
+    };
+    res.setHeader = (n, v) => {
+      if (res.headersSent) throw new Error('Headers were already sent.');
+      headers[String(n).toLowerCase()] = String(v);
+    };
+    res.getHeader = (n) => headers[String(n).toLowerCase()];
+    res.writeHead = (status, a, b) => {
+      res.statusCode = status;
+      const h = (a && typeof a === 'object') ? a : b;
+      if (h) for (const k of Object.keys(h)) res.setHeader(k, h[k]);
+      head();
+      return res;
+    };
+    res.write = (data) => {
+      if (res.finished) throw new Error('write after end');
+      head();
+      if (data === undefined || data === null) return true;
+      out.push(['chunk', data instanceof Uint8Array ? Array.from(data) : String(data)]);
+      return true;
+    };
+    res.end = (data) => {
+      if (res.finished) return;
+      if (data !== undefined && data !== null) res.write(data);
+      head();
+      res.finished = true;
+      finish();
+    };
+    return res;
+  }
+  g.__wt_call = (entry, args, raw, withStorage) => {
     g.__wt_result = undefined;
     logBytes = 0;
     let done = false;
+    if (withStorage && args[0] && typeof args[0] === 'object') args[0].storage = storage();
     const cb = function (err, data) {
       if (done) return;
       done = true;
@@ -115,16 +209,29 @@ PRELUDE = r"""
       g.__wt_result = arguments.length > 1 ? { value: data } : { value: undefined };
     };
     try {
-      entry.apply(null, args.concat([cb]));
+      if (raw) {
+        const res = response(() => {
+          if (!done) { done = true; g.__wt_result = { value: null, streamed: true }; }
+        });
+        entry(args[0], args[1], res);
+      } else {
+        entry.apply(null, args.concat([cb]));
+      }
     } catch (e) {
       if (!done) { done = true; g.__wt_result = { error: describe(e), thrown: true }; }
     }
   };
-  g.__wt_logs = () => {
-    if (!logs.length) return undefined;
-    const out = JSON.stringify(logs);
-    logs.length = 0;
-    return out;
+  g.__wt_poll = () => {
+    if (!logs.length && !out.length && !rpcs.length && g.__wt_result === undefined) {
+      return undefined;
+    }
+    const polled = {};
+    if (logs.length) polled.logs = logs.splice(0);
+    if (out.length) polled.out = out.splice(0);
+    if (rpcs.length) polled.rpcs = rpcs.splice(0);
+    const taken = g.__wt_take();
+    if (taken !== undefined) polled.result = taken;
+    return JSON.stringify(polled);
   };
   g.__wt_take = () => {
     const r = g.__wt_result;
@@ -139,7 +246,7 @@ PRELUDE = r"""
     }
     try {
       const text = JSON.stringify(r.value);
-      return JSON.stringify({ json: text === undefined ? null : text });
+      return JSON.stringify({ json: text === undefined ? null : text, streamed: !!r.streamed });
     } catch (e) {
       return JSON.stringify({ error: { props: {
         message: 'Error when JSON serializing the result of the extension point' },
@@ -148,6 +255,15 @@ PRELUDE = r"""
   };
 })(globalThis);
 """
+
+
+class Host(Protocol):
+    """What a running JavaScript call may ask of its worker: stream output, call the server."""
+
+    def output(self, event: list[Any]) -> None: ...
+
+    def rpc(self, op: str, args: dict[str, Any]) -> Any: ...
+
 
 WRAPPER_HEAD = "(function (module, exports) {"
 WRAPPER_TAIL = "\n})"
@@ -233,31 +349,31 @@ class JSModule:
             )
         self.arity = int(context.eval("__wt_entry.length"))
 
-    def _flush_logs(self) -> None:
-        pending = self._context.eval("__wt_logs()")
-        if pending is None:
-            return
-        for level, text in json.loads(str(pending)):
-            self._log(str(level), str(text))
+    def call(
+        self,
+        args: list[Any],
+        *,
+        raw: bool = False,
+        storage: bool = False,
+        host: Host | None = None,
+    ) -> dict[str, Any]:
+        """Run one call; returns ``{"value": …}`` or ``{"error": {...}, "thrown"?: True}``.
 
-    def call(self, args: list[Any]) -> dict[str, Any]:
-        """Run one call; returns ``{"value": …}`` or ``{"error": {...}, "thrown"?: True}``."""
+        ``raw`` runs the ``(ctx, req, res)`` model with ``args = [ctx, req]``; ``storage``
+        gives ``args[0]`` a ``storage`` object. Both talk to the server through ``host``.
+        """
         context = self._context
         context.set("__wt_args", context.parse_json(json.dumps(args)))
         context.set_time_limit(self._cpu_s)
-        try:
-            context.eval("__wt_call(__wt_entry, __wt_args); delete globalThis.__wt_args;")
-            return self._settle()
-        finally:
-            self._flush_logs()
-
-    def _settle(self) -> dict[str, Any]:
-        context = self._context
+        flags = f"{'true' if raw else 'false'}, {'true' if storage else 'false'}"
+        context.eval(f"__wt_call(__wt_entry, __wt_args, {flags}); delete globalThis.__wt_args;")
         for _ in range(MAX_JOBS):
-            self._flush_logs()
-            taken = context.eval("__wt_take()")
-            if taken is not None:
-                return self._decode(str(taken))
+            polled = context.eval("__wt_poll()")
+            if polled is not None:
+                result = self._handle(json.loads(str(polled)), host)
+                if result is not None:
+                    return result
+                continue
             if context.execute_pending_job():
                 continue
             due = context.eval("__wt_next_timer()")
@@ -270,10 +386,42 @@ class JSModule:
         return {
             "error": {
                 "message": "The rule finished without calling cb(error, result), so "
-                "it would never answer.",
+                "it would never answer."
+                if not raw
+                else "The rule finished without ending its response (res.end()).",
                 "type": "NoCallback",
-            }
+            },
+            "thrown": raw,
         }
+
+    def _handle(self, polled: dict[str, Any], host: Host | None) -> dict[str, Any] | None:
+        for level, text in polled.get("logs", ()):
+            self._log(str(level), str(text))
+        for event in polled.get("out", ()):
+            if host is not None:
+                host.output(event)
+        for rpc_id, op, args in polled.get("rpcs", ()):
+            self._answer(int(rpc_id), str(op), args, host)
+        if "result" in polled:
+            return self._decode(str(polled["result"]))
+        return None
+
+    def _answer(self, rpc_id: int, op: str, args: Any, host: Host | None) -> None:
+        context = self._context
+        try:
+            if host is None:
+                raise RPCError("Storage is not available to this rule.", 501)
+            value = host.rpc(op, args if isinstance(args, dict) else {})
+        except RPCError as exc:
+            conflict = exc.details.get("conflict") if isinstance(exc.details, dict) else None
+            context.set("__wt_rpc_value", context.parse_json(json.dumps(conflict)))
+            context.eval(
+                f"__wt_rpc_done({rpc_id}, false, null, {json.dumps(str(exc))}, {exc.code},"
+                " __wt_rpc_value)"
+            )
+            return
+        context.set("__wt_rpc_value", context.parse_json(json.dumps(value)))
+        context.eval(f"__wt_rpc_done({rpc_id}, true, __wt_rpc_value)")
 
     @staticmethod
     def _decode(text: str) -> dict[str, Any]:
@@ -294,4 +442,7 @@ class JSModule:
                 described["props"] = props
             return {"error": described, "thrown": bool(taken.get("thrown"))}
         raw = taken.get("json")
-        return {"value": None if raw is None else json.loads(raw)}
+        decoded: dict[str, Any] = {"value": None if raw is None else json.loads(raw)}
+        if taken.get("streamed"):
+            decoded["streamed"] = True
+        return decoded

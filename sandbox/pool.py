@@ -27,7 +27,7 @@ from sandbox.errors import (
     WorkerCrashed,
 )
 from sandbox.launcher import Zygote
-from sandbox.process import LoadInfo, OnLog, WorkerConfig, WorkerProcess
+from sandbox.process import LoadInfo, OnLog, OnOutput, RPCHandler, WorkerConfig, WorkerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -123,8 +123,15 @@ class WorkerPool:
         invocation: Invocation,
         on_log: OnLog | None = None,
         language: str | None = None,
+        *,
+        on_output: OnOutput | None = None,
+        rpc: RPCHandler | None = None,
     ) -> Outcome:
-        """Run one rule call in a worker of ``container``."""
+        """Run one rule call in a worker of ``container``.
+
+        Raw-model calls stream ``head``/``chunk`` frames to ``on_output``; storage requests
+        of the rule go to ``rpc``.
+        """
         worker = await self._acquire(container)
         try:
             info = await self._ensure_loaded(worker, code_hash, code, language)
@@ -132,10 +139,17 @@ class WorkerPool:
             if isinstance(args, RuleError):
                 return Outcome(error=args)
             worker.calls += 1
+            message = {"t": "call", "id": worker.next_id(), "hash": code_hash, "args": args}
+            if info.arity in invocation.raw_arities:
+                message["model"] = "raw"
+            if invocation.storage:
+                message["storage"] = True
             reply = await worker.exchange(
-                {"t": "call", "id": worker.next_id(), "hash": code_hash, "args": args},
+                message,
                 timeout_ms=self.config.worker.timeout_ms,
                 on_log=on_log,
+                on_output=on_output,
+                rpc=rpc,
             )
             return _outcome(reply)
         except SandboxError as exc:
@@ -317,7 +331,7 @@ def _outcome(reply: dict[str, Any]) -> Outcome:
     if reply.get("t") != "result":
         raise WorkerCrashed("the worker answered a call with an unexpected message")
     if reply.get("ok"):
-        return Outcome(result=reply.get("value"))
+        return Outcome(result=reply.get("value"), streamed=bool(reply.get("streamed")))
     error = reply.get("error")
     error = error if isinstance(error, dict) else {}
     props = error.get("props")

@@ -14,11 +14,12 @@ import logging
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox import protocol
+from sandbox.channel import RPCError
 from sandbox.errors import ExecutionTimeout, WorkerCrashed
 from sandbox.launcher import Spawned, Zygote
 
@@ -34,6 +35,23 @@ SIGNAL_REASONS = {
 }
 
 OnLog = Callable[[str], None]
+OnOutput = Callable[[protocol.Message], Awaitable[None]]
+RPCHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
+
+
+async def _answer_rpc(handler: RPCHandler | None, request: protocol.Message) -> protocol.Message:
+    """Run a worker's RPC (e.g. storage) and build the ``rpc_reply`` frame."""
+    reply: protocol.Message = {"t": "rpc_reply", "rpc": request.get("rpc")}
+    args = request.get("args")
+    try:
+        if handler is None:
+            raise RPCError("This call has no access to that service.", 501)
+        value = await handler(str(request.get("op", "")), args if isinstance(args, dict) else {})
+    except RPCError as exc:
+        reply.update(ok=False, message=str(exc), code=exc.code, details=exc.details)
+        return reply
+    reply.update(ok=True, value=value)
+    return reply
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,21 +169,37 @@ class WorkerProcess:
         return WorkerCrashed(reason, code)
 
     async def exchange(
-        self, message: protocol.Message, *, timeout_ms: int, on_log: OnLog | None = None
+        self,
+        message: protocol.Message,
+        *,
+        timeout_ms: int,
+        on_log: OnLog | None = None,
+        on_output: OnOutput | None = None,
+        rpc: RPCHandler | None = None,
     ) -> protocol.Message:
-        """Send one request and return its reply, forwarding ``log`` frames to ``on_log``."""
+        """Send one request and return its reply. On the way, ``log`` frames go to ``on_log``,
+        ``head``/``chunk`` frames (raw-model output) to ``on_output``, and ``rpc`` frames are
+        answered by ``rpc``."""
         self.last_used = time.monotonic()
         try:
             async with asyncio.timeout(timeout_ms / 1000):
                 self._send(message)
                 while True:
                     reply = await self._receive()
-                    if reply.get("t") != "log":
+                    kind = reply.get("t")
+                    if kind == "log":
+                        if on_log is not None:
+                            on_log(str(reply.get("line", "")))
+                    elif kind in ("head", "chunk"):
+                        if on_output is None:
+                            raise protocol.ProtocolViolation("unexpected response output")
+                        await on_output(reply)
+                    elif kind == "rpc":
+                        self._send(await _answer_rpc(rpc, reply))
+                    else:
                         if reply.get("exit"):
                             self.alive = False
                         return reply
-                    if on_log is not None:
-                        on_log(str(reply.get("line", "")))
         except TimeoutError as exc:
             await self.kill()
             raise ExecutionTimeout(timeout_ms) from exc

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox import harden, protocol
+from sandbox.channel import Channel, ChannelClosed
 from sandbox.js import JSCompileError, JSModule
 from sandbox.policy import (
     EntryPointError,
@@ -32,6 +33,7 @@ from sandbox.policy import (
     rule_globals,
 )
 from sandbox.values import NotPlainData, to_plain, to_rule
+from sandbox.webtask_io import ResponseError, RuleResponse, RuleStorage, request_object
 
 for _name in ("md5", "sha1", "sha256", "sha512"):
     hashlib.new(_name, b"")  # OpenSSL reads its configuration on first use
@@ -53,6 +55,7 @@ class Loaded:
 class State:
     """Per-worker state: compiled rules by code hash and the limits from ``init``."""
 
+    channel: Channel
     log_bytes: int
     result_bytes: int
     cpu_ms: int
@@ -223,8 +226,10 @@ def call(state: State, message: protocol.Message, emit: Emit) -> protocol.Messag
     args = message.get("args")
     if not isinstance(args, list):
         args = []
+    raw = message.get("model") == "raw"
+    storage = bool(message.get("storage"))
     if loaded.js is not None or loaded.entry is None:
-        return _call_js(state, loaded, call_id, args, emit)
+        return _call_js(state, loaded, call_id, args, emit, raw=raw, storage=storage)
     entry = loaded.entry
     # print() inside the rule resolves _print_ from the module globals: point it at this call.
     globals_ = getattr(entry, "__globals__", {})
@@ -242,10 +247,24 @@ def call(state: State, message: protocol.Message, emit: Emit) -> protocol.Messag
         else:
             outcome["value"] = result
 
+    rule_args = to_rule(args)
+    if storage and rule_args and isinstance(rule_args[0], dict):
+        rule_args[0]["storage"] = RuleStorage(state.channel, call_id)
+    response: RuleResponse | None = None
+    if raw:
+        response = RuleResponse(state.channel, call_id, state.result_bytes)
+        request = request_object(args[1] if len(args) > 1 else {})
+        rule_args = [rule_args[0] if rule_args else {}, request, response]
+    else:
+        rule_args.append(cb)
     harden.set_call_cpu_budget(state.cpu_ms)
     try:
-        returned = entry(*to_rule(args), cb)
-        if not outcome and returned is not None:
+        returned = entry(*rule_args)
+        if response is not None:
+            if response.headersSent:
+                response.end()  # returning ends the response (no event loop to finish it later)
+                outcome["value"] = None
+        elif not outcome and returned is not None:
             outcome["value"] = returned
     except MemoryError:
         state.must_exit = True
@@ -257,11 +276,18 @@ def call(state: State, message: protocol.Message, emit: Emit) -> protocol.Messag
     if not outcome:
         outcome["error"] = {
             "message": "The rule returned without calling cb(error, result) or returning a "
-            "result, so it would never answer.",
+            "result, so it would never answer."
+            if response is None
+            else "The rule returned without writing a response (call res.end()).",
             "type": "NoCallback",
         }
     if "error" in outcome:
-        return {"t": "result", "id": call_id, "ok": False, "error": outcome["error"]}
+        reply = {"t": "result", "id": call_id, "ok": False, "error": outcome["error"]}
+        if response is not None:
+            reply["thrown"] = True  # the raw model has no callback: errors are exceptions
+        return reply
+    if response is not None:
+        return {"t": "result", "id": call_id, "ok": True, "value": None, "streamed": True}
     try:
         value = to_plain(outcome["value"])
         reply = {"t": "result", "id": call_id, "ok": True, "value": value}
@@ -285,15 +311,50 @@ def call(state: State, message: protocol.Message, emit: Emit) -> protocol.Messag
     return reply
 
 
+class _JSHost:
+    """Streams a JS raw-model response as frames and forwards storage RPCs (see js.Host)."""
+
+    def __init__(self, state: State, call_id: int) -> None:
+        self._state = state
+        self._call_id = call_id
+        self._sent = 0
+
+    def output(self, event: list[Any]) -> None:
+        channel = self._state.channel
+        if event and event[0] == "head":
+            status = event[1] if isinstance(event[1], int) and 100 <= event[1] <= 599 else 500
+            headers = event[2] if len(event) > 2 and isinstance(event[2], dict) else {}
+            channel.send({"t": "head", "id": self._call_id, "status": status, "headers": headers})
+        elif event and event[0] == "chunk":
+            data = event[1]
+            chunk = bytes(data) if isinstance(data, list) else str(data).encode()
+            self._sent += len(chunk)
+            if self._sent > self._state.result_bytes:
+                raise ResponseError(
+                    f"Response body is limited to {self._state.result_bytes} bytes."
+                )
+            channel.send({"t": "chunk", "id": self._call_id, "data": chunk})
+
+    def rpc(self, op: str, args: dict[str, Any]) -> Any:
+        return self._state.channel.rpc(self._call_id, op, args)
+
+
 def _call_js(
-    state: State, loaded: Loaded, call_id: int, args: list[Any], emit: Emit
+    state: State,
+    loaded: Loaded,
+    call_id: int,
+    args: list[Any],
+    emit: Emit,
+    *,
+    raw: bool = False,
+    storage: bool = False,
 ) -> protocol.Message:
     assert loaded.js is not None  # JS modules carry both
     assert loaded.js_log is not None
     loaded.js_log.write = _log_emitter(state, call_id, emit)
     harden.set_call_cpu_budget(state.cpu_ms)
     try:
-        outcome = loaded.js.call(args)
+        outcome = loaded.js.call(args, raw=raw, storage=storage, host=_JSHost(state, call_id))
     except MemoryError:
         state.must_exit = True
         outcome = {"error": {"message": "The rule ran out of memory.", "type": "MemoryError"}}
@@ -310,6 +371,8 @@ def _call_js(
             reply["thrown"] = True
         return reply
     reply = {"t": "result", "id": call_id, "ok": True, "value": outcome.get("value")}
+    if outcome.get("streamed"):
+        reply["streamed"] = True
     if len(protocol.encode(reply)) > state.result_bytes:
         return {
             "t": "result",
@@ -334,31 +397,16 @@ def handle(state: State, message: protocol.Message, emit: Emit) -> protocol.Mess
     return {"t": "error", "message": f"Unknown message type {kind!r}."}
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _read_messages(decoder: protocol.Decoder) -> list[protocol.Message]:
-    while True:
-        chunk = os.read(0, 1 << 16)
-        if not chunk:
-            return []
-        messages = decoder.feed(chunk)
-        if messages:
-            return messages
-
-
 def main(hardener: harden.Hardener | None = None) -> None:
     """Serve one worker life on fds 0/1. A zygote passes its already-loaded ``hardener``."""
     hardener = hardener or harden.Hardener()
-    decoder = protocol.Decoder(max_frame_bytes=64 * 2**20)
-    pending = _read_messages(decoder)
-    if not pending or pending[0].get("t") != "init":
+    channel = Channel(max_frame_bytes=64 * 2**20)
+    try:
+        init = channel.receive()
+    except ChannelClosed:
+        os._exit(0)
+    if init.get("t") != "init":
         os._exit(2)
-    init = pending.pop(0)
     limits = harden.Limits(
         cpu_ms=int(init["cpu_ms"]),
         memory_mb=int(init["memory_mb"]),
@@ -367,6 +415,7 @@ def main(hardener: harden.Hardener | None = None) -> None:
     )
     sys.setrecursionlimit(int(init.get("recursion", 200)) + 50)
     state = State(
+        channel=channel,
         log_bytes=int(init["log_bytes"]),
         result_bytes=int(init["result_bytes"]),
         cpu_ms=limits.cpu_ms,
@@ -374,22 +423,18 @@ def main(hardener: harden.Hardener | None = None) -> None:
     )
     os.chdir("/")
     report = hardener.apply(limits)
-
-    def emit(message: protocol.Message) -> None:
-        _write_all(1, protocol.encode(message))
-
-    emit({"t": "hello", "version": protocol.VERSION, "pid": os.getpid(), "layers": report})
+    channel.send({"t": "hello", "version": protocol.VERSION, "pid": os.getpid(), "layers": report})
     while True:
-        while pending:
-            reply = handle(state, pending.pop(0), emit)
-            if reply is not None:
-                if state.must_exit:
-                    reply["exit"] = True  # tells the pool not to reuse this process
-                emit(reply)
+        try:
+            message = channel.receive()
+        except ChannelClosed:
+            os._exit(0)
+        reply = handle(state, message, channel.send)
+        if reply is not None:
             if state.must_exit:
-                os._exit(0)
-        pending = _read_messages(decoder)
-        if not pending:
+                reply["exit"] = True  # tells the pool not to reuse this process
+            channel.send(reply)
+        if state.must_exit:
             os._exit(0)
 
 
