@@ -6,9 +6,13 @@ No I/O here. Every message is a map with ``t`` (its type). The order of a worker
     worker → server   hello   {version, pid, layers}            once, after hardening
     server → worker   load    {hash, code, language?}           compile (cached by hash)
     worker → server   loaded  {hash, arity, language} | compile_error {diagnostics, language}
-    server → worker   call    {id, hash, args}
+    server → worker   call    {id, hash, args, model?: "raw", storage?: true}
     worker → server   log     {id, line}                        zero or more, as printed
-    worker → server   result  {id, ok, value | error}           exactly one per call
+    worker → server   head    {id, status, headers}             raw model: once, then
+    worker → server   chunk   {id, data}                        ... body bytes as written
+    worker → server   rpc     {id, rpc, op, args}               e.g. storage.get / storage.set;
+    server → worker   rpc_reply {rpc, ok, value | message, code, details}   the worker waits
+    worker → server   result  {id, ok, value | error, thrown?, streamed?, exit?}  one per call
 
 Decoding is strict: frames above ``max_frame_bytes`` or undecodable bytes raise
 ``ProtocolViolation`` and the worker is treated as hostile.
