@@ -78,9 +78,17 @@ class Invocation:
     raw_arities: frozenset[int] = frozenset()
     # Whether the first argument is a webtask ``ctx`` that gets ``ctx.storage``.
     storage: bool = False
+    # Positions in ``args_by_arity[n]`` that the reference passes as ``undefined`` (a body field
+    # that is absent, e.g. ``scope``): JavaScript rules should see ``undefined`` there, Python
+    # rules see the ``None`` in the list.
+    undefined_args: Mapping[int, frozenset[int]] = field(default_factory=dict)
 
     def args_for(self, arity: int) -> list[JSON] | RuleError:
         return self.args_by_arity.get(arity, RuleError(message=self.arity_error))
+
+    def undefined_for(self, arity: int) -> frozenset[int]:
+        """Argument positions a JavaScript rule of ``arity`` must receive as ``undefined``."""
+        return self.undefined_args.get(arity, frozenset())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -51,13 +51,13 @@ class ClientCredentialsExchange:
             context = extension.rule_context(body, request)
         except extension.NullDereference as crash:
             return extension.crash_reply(crash)
-        args = [
-            extension.field(body, "client"),
-            extension.field(body, "scope"),
-            extension.field(body, "audience"),
-            context,
-        ]
-        return Invocation(args_by_arity={5: args}, arity_error=ARITY)
+        names = ["client", "scope", "audience"]
+        args = [*(extension.field(body, name) for name in names), context]
+        return Invocation(
+            args_by_arity={5: args},
+            arity_error=ARITY,
+            undefined_args={5: extension.absent(body, names)},
+        )
 
     def respond(self, outcome: Outcome) -> Reply:
         return extension.respond(outcome)

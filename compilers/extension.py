@@ -163,6 +163,11 @@ def field(body: Body, name: str) -> JSON:
     return body.get(name) if isinstance(body, dict) else None
 
 
+def absent(body: Body, names: list[str]) -> frozenset[int]:
+    """Positions of ``names`` that ``body`` lacks: ``undefined`` arguments in JavaScript."""
+    return frozenset(i for i, name in enumerate(names) if prop(body, name) is UNDEFINED)
+
+
 def rule_body(body: Body) -> JSON:
     """The body as rules see it in ``ctx.body``: non-JSON text as a string, absent as None."""
     if isinstance(body, Buffer):

@@ -57,19 +57,18 @@ class PasswordExchange:
             # A null context: the reference throws once validation has passed. The seed form
             # shares the context, so it crashes too.
             return extension.crash_reply(crash)
-        seed_form = [
-            extension.field(body, "client"),
-            extension.field(body, "scope"),
-            extension.field(body, "audience"),
-            context,
-        ]
-        forms = {5: seed_form, 6: [extension.field(body, "user"), *seed_form]}
+        names = {5: ["client", "scope", "audience"], 6: ["user", "client", "scope", "audience"]}
         return Invocation(
             args_by_arity={
-                arity: forms[arity] if problem is None else RuleError(message=problem)
+                arity: (
+                    [*(extension.field(body, name) for name in names[arity]), context]
+                    if problem is None
+                    else RuleError(message=problem)
+                )
                 for arity, problem in problems.items()
             },
             arity_error=ARITY,
+            undefined_args={arity: extension.absent(body, names[arity]) for arity in names},
         )
 
     def respond(self, outcome: Outcome) -> Reply:

@@ -153,3 +153,10 @@ def test_envelopes() -> None:
     )
     err = COMPILER.respond(Outcome(error=RuleError(message="no", name="InvalidScopeError")))
     assert err.encode() == b'{"status":"error","data":{"message":"no","name":"InvalidScopeError"}}'
+
+
+def test_absent_fields_are_marked_undefined_for_javascript() -> None:
+    absent = invocation(COMPILER.prepare(hook_request({"client": {}, "audience": "a"})))
+    assert absent.undefined_for(5) == frozenset({1})
+    present = invocation(COMPILER.prepare(hook_request({**VALID, "scope": None})))
+    assert present.undefined_for(5) == frozenset()

@@ -96,3 +96,12 @@ def test_envelopes() -> None:
         "status": "error",
         "data": {"statusCode": 403, "message": "no", "name": "InvalidScopeError"},
     }
+
+
+def test_absent_scope_is_marked_undefined_for_javascript() -> None:
+    body = {"user": {}, "client": {}, "audience": "a"}
+    prepared = COMPILER.prepare(_request(body))
+    assert isinstance(prepared, Invocation)
+    assert prepared.undefined_for(5) == frozenset({1})
+    assert prepared.undefined_for(6) == frozenset({2})
+    assert prepared.undefined_for(4) == frozenset()
