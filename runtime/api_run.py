@@ -10,6 +10,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -37,11 +38,16 @@ def _query(request: Request) -> dict[str, str]:
     return {k: v for k, v in request.query_params.items() if not k.startswith("webtask_")}
 
 
-def _webtask_context(
-    request: Request, runnable: Runnable, body: bytes, req_id: str
+def webtask_context(
+    runnable: Runnable,
+    *,
+    headers: Mapping[str, str],
+    query: Mapping[str, str],
+    body: bytes,
+    req_id: str,
 ) -> dict[str, Any]:
+    """The rule's ``ctx`` (``context.webtask``) for one call; ``headers`` are lower-cased."""
     record = runnable.record
-    query = _query(request)
     ctx: dict[str, Any] = {
         "id": req_id,
         "container": record.container,
@@ -49,11 +55,11 @@ def _webtask_context(
         "secrets": dict(runnable.secrets),
         "meta": dict(runnable.meta),
         "params": {},
-        "query": query,
-        "headers": {k.lower(): v for k, v in request.headers.items()},
+        "query": dict(query),
+        "headers": dict(headers),
     }
     data: dict[str, Any] = {**query, **runnable.secrets}
-    if body and request.headers.get("content-type", "").startswith("application/json"):
+    if body and headers.get("content-type", "").startswith("application/json"):
         with contextlib.suppress(ValueError):
             ctx["body"] = json.loads(body)
     if isinstance(ctx.get("body"), dict):
@@ -68,29 +74,40 @@ async def run_webtask(request: Request) -> Response:
     runnable = await svc.webtasks.runnable(container, name)
     body = await read_body(request, svc.settings.max_body_bytes)
     req_id = secrets.token_hex(8)
+    headers = {k.lower(): v for k, v in request.headers.items()}
     hook = HookRequest(
         method=request.method,
-        headers={k.lower(): v for k, v in request.headers.items()},
+        headers=headers,
         body=body,
-        ctx=_webtask_context(request, runnable, body, req_id),
+        ctx=webtask_context(
+            runnable, headers=headers, query=_query(request), body=body, req_id=req_id
+        ),
     )
-    prepared = runnable.compiler.prepare(hook)
-    if isinstance(prepared, Reply):
-        return _reply(prepared)
-    started = time.perf_counter()
-    svc.bus.publish(container, log_record(container, f"{name}: start", req_id=req_id))
     try:
-        outcome = await svc.pool.run(
-            container,
-            runnable.code_hash,
-            runnable.record.code,
-            prepared,
-            on_log=lambda line: svc.bus.publish(
-                container, log_record(container, line, req_id=req_id, sandbox=True)
-            ),
-        )
+        reply = await execute(svc, runnable, hook, req_id)
     except SandboxError as exc:
         return _sandbox_failure(svc, container, name, req_id, exc)
+    return _reply(reply)
+
+
+async def execute(svc: Services, runnable: Runnable, hook: HookRequest, req_id: str) -> Reply:
+    """The compiler + sandbox path shared by ``/api/run`` and the token server's hooks:
+    ``prepare`` → the container's worker → ``respond``. Raises ``SandboxError``."""
+    container, name = runnable.record.container, runnable.record.name
+    prepared = runnable.compiler.prepare(hook)
+    if isinstance(prepared, Reply):
+        return prepared
+    started = time.perf_counter()
+    svc.bus.publish(container, log_record(container, f"{name}: start", req_id=req_id))
+    outcome = await svc.pool.run(
+        container,
+        runnable.code_hash,
+        runnable.record.code,
+        prepared,
+        on_log=lambda line: svc.bus.publish(
+            container, log_record(container, line, req_id=req_id, sandbox=True)
+        ),
+    )
     elapsed_ms = (time.perf_counter() - started) * 1000
     svc.bus.publish(
         container,
@@ -101,7 +118,7 @@ async def run_webtask(request: Request) -> Response:
             duration_ms=round(elapsed_ms, 3),
         ),
     )
-    return _reply(runnable.compiler.respond(outcome))
+    return runnable.compiler.respond(outcome)
 
 
 def _reply(reply: Reply) -> Response:

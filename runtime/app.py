@@ -18,6 +18,8 @@ from runtime.bus import InProcessBus
 from runtime.errors import APIError, NotFound, error_body
 from runtime.http import json_response
 from runtime.keys import load_or_create_keys
+from runtime.oauth import api as oauth_api
+from runtime.oauth.token_server import TokenServer
 from runtime.services import Services, services
 from runtime.settings import LAYERS, Settings
 from runtime.sqlite_store import SQLiteStore
@@ -65,6 +67,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     store = SQLiteStore(data / "wthost.db")
     await store.open()
     pool = WorkerPool(pool_config(settings))
+    oauth: TokenServer | None = None
     try:
         try:
             layers = await pool.start()
@@ -87,8 +90,11 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
             bus=bus,
             webtasks=Webtasks(store, pool, keys, settings.max_code_bytes),
         )
+        oauth = app.state.oauth = oauth_api.create_token_server(app.state.services)
         yield
     finally:
+        if oauth is not None:
+            await oauth.close()
         await pool.close()
         await store.close()
 
@@ -147,6 +153,7 @@ def create_app(settings: Settings, **state: Any) -> Starlette:
         Route("/api/webtask/{container}/{name}", api_webtasks.delete_webtask, methods=["DELETE"]),
         Route("/api/run/{container}/{name}", api_run.run_webtask, methods=RUN_METHODS),
         Route("/api/run/{container}/{name}/{rest:path}", api_run.run_webtask, methods=RUN_METHODS),
+        *oauth_api.routes(),
     ]
     app = Starlette(
         routes=routes,

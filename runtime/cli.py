@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from runtime import tokens
 from runtime.keys import KeyFileError, load_or_create_keys
+from runtime.oauth import cli as oauth_cli
 from runtime.settings import LAYERS, Settings, SettingsError
 
 logger = logging.getLogger("wthost")
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--data-dir", help="Data folder (WTHOST_DATA_DIR).")
     doctor.add_argument("--json", action="store_true", help="Print the report as JSON.")
     doctor.set_defaults(handler=cmd_doctor)
+    oauth_cli.add_commands(sub)
     return parser
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from runtime.oauth.records import ApiRecord, ClientRecord, UserRecord
 from runtime.store import WebtaskRecord
 
 T = TypeVar("T")
@@ -47,6 +48,39 @@ CREATE TABLE IF NOT EXISTS revocations (
 """
 
 
+# OAuth2 token server (runtime/oauth): a tenant's APIs, clients and users.
+OAUTH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS oauth_apis (
+    container TEXT NOT NULL,
+    identifier TEXT NOT NULL,
+    name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (container, identifier)
+);
+CREATE TABLE IF NOT EXISTS oauth_clients (
+    container TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    public INTEGER NOT NULL,
+    grants TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    secret_hash TEXT,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (container, client_id)
+);
+CREATE TABLE IF NOT EXISTS oauth_users (
+    container TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    email TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (container, user_id),
+    UNIQUE (container, email)
+);
+"""
+
+
 class SQLiteStore:
     """``Store`` on a local SQLite database file."""
 
@@ -64,6 +98,7 @@ class SQLiteStore:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.executescript(SCHEMA)
+            db.executescript(OAUTH_SCHEMA)
             return db
 
         self._db = await asyncio.to_thread(connect)
@@ -185,6 +220,113 @@ class SQLiteStore:
 
         return await self._run(check)
 
+    # --- OAuth2 token server (runtime/oauth): APIs, clients, users -------------------------
+
+    async def _insert(self, sql: str, params: Sequence[Any]) -> bool:
+        def insert(db: sqlite3.Connection) -> bool:
+            try:
+                db.execute(sql, params)
+            except sqlite3.IntegrityError:
+                return False
+            return True
+
+        return await self._run(insert)
+
+    async def _select(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return await self._run(lambda db: db.execute(sql, params).fetchall())
+
+    async def _delete(self, sql: str, params: Sequence[Any]) -> bool:
+        return await self._run(lambda db: db.execute(sql, params).rowcount > 0)
+
+    async def add_api(self, api: ApiRecord) -> bool:
+        return await self._insert(
+            "INSERT INTO oauth_apis (container, identifier, name, scopes, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (api.container, api.identifier, api.name, json.dumps(api.scopes), api.created_at),
+        )
+
+    async def get_api(self, container: str, identifier: str) -> ApiRecord | None:
+        rows = await self._select(
+            f"SELECT {API_COLUMNS} FROM oauth_apis WHERE container = ? AND identifier = ?",
+            (container, identifier),
+        )
+        return _api(rows[0]) if rows else None
+
+    async def list_apis(self, container: str) -> list[ApiRecord]:
+        rows = await self._select(
+            f"SELECT {API_COLUMNS} FROM oauth_apis WHERE container = ? ORDER BY identifier",
+            (container,),
+        )
+        return [_api(row) for row in rows]
+
+    async def delete_api(self, container: str, identifier: str) -> bool:
+        return await self._delete(
+            "DELETE FROM oauth_apis WHERE container = ? AND identifier = ?", (container, identifier)
+        )
+
+    async def add_client(self, client: ClientRecord) -> bool:
+        return await self._insert(
+            "INSERT INTO oauth_clients (container, client_id, name, public, grants, metadata,"
+            " secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                client.container,
+                client.client_id,
+                client.name,
+                int(client.public),
+                json.dumps(client.grants),
+                json.dumps(dict(client.metadata)),
+                client.secret_hash,
+                client.created_at,
+            ),
+        )
+
+    async def get_client(self, container: str, client_id: str) -> ClientRecord | None:
+        rows = await self._select(
+            f"SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE container = ? AND client_id = ?",
+            (container, client_id),
+        )
+        return _client(rows[0]) if rows else None
+
+    async def list_clients(self, container: str) -> list[ClientRecord]:
+        rows = await self._select(
+            f"SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE container = ?"
+            " ORDER BY created_at, client_id",
+            (container,),
+        )
+        return [_client(row) for row in rows]
+
+    async def delete_client(self, container: str, client_id: str) -> bool:
+        return await self._delete(
+            "DELETE FROM oauth_clients WHERE container = ? AND client_id = ?",
+            (container, client_id),
+        )
+
+    async def add_user(self, user: UserRecord) -> bool:
+        return await self._insert(
+            "INSERT INTO oauth_users (container, user_id, email, password_hash, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (user.container, user.user_id, user.email, user.password_hash, user.created_at),
+        )
+
+    async def get_user(self, container: str, email: str) -> UserRecord | None:
+        rows = await self._select(
+            f"SELECT {USER_COLUMNS} FROM oauth_users WHERE container = ? AND email = ?",
+            (container, email),
+        )
+        return _user(rows[0]) if rows else None
+
+    async def list_users(self, container: str) -> list[UserRecord]:
+        rows = await self._select(
+            f"SELECT {USER_COLUMNS} FROM oauth_users WHERE container = ? ORDER BY email",
+            (container,),
+        )
+        return [_user(row) for row in rows]
+
+    async def delete_user(self, container: str, email: str) -> bool:
+        return await self._delete(
+            "DELETE FROM oauth_users WHERE container = ? AND email = ?", (container, email)
+        )
+
 
 @contextlib.contextmanager
 def _transaction(db: sqlite3.Connection) -> Iterator[None]:
@@ -219,4 +361,47 @@ def _record(db: sqlite3.Connection, row: tuple[Any, ...]) -> WebtaskRecord:
         claims=json.loads(claims),
         created_at=created,
         updated_at=updated,
+    )
+
+
+# --- OAuth2 token server rows ------------------------------------------------------------
+
+API_COLUMNS = "container, identifier, name, scopes, created_at"
+CLIENT_COLUMNS = "container, client_id, name, public, grants, metadata, secret_hash, created_at"
+USER_COLUMNS = "container, user_id, email, password_hash, created_at"
+
+
+def _api(row: tuple[Any, ...]) -> ApiRecord:
+    container, identifier, name, scopes, created = row
+    return ApiRecord(
+        container=container,
+        identifier=identifier,
+        name=name,
+        scopes=tuple(json.loads(scopes)),
+        created_at=created,
+    )
+
+
+def _client(row: tuple[Any, ...]) -> ClientRecord:
+    container, client_id, name, public, grants, metadata, secret_hash, created = row
+    return ClientRecord(
+        container=container,
+        client_id=client_id,
+        name=name,
+        public=bool(public),
+        grants=tuple(json.loads(grants)),
+        metadata=json.loads(metadata),
+        secret_hash=secret_hash,
+        created_at=created,
+    )
+
+
+def _user(row: tuple[Any, ...]) -> UserRecord:
+    container, user_id, email, password_hash, created = row
+    return UserRecord(
+        container=container,
+        user_id=user_id,
+        email=email,
+        password_hash=password_hash,
+        created_at=created,
     )
