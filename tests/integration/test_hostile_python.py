@@ -544,7 +544,11 @@ CASES: tuple[Case, ...] = (
         Kind.OUTPUT,
         "Result has more than 1000000 values.",
     ),
-    answer("own-nan-becomes-null", "return float('nan')", None),
+    answer(
+        "own-nan-and-infinity-become-null",
+        "return {'nan': float('nan'), 'inf': float('inf')}",
+        {"nan": None, "inf": None},
+    ),
     # -- row 53 and own: facades keep their caps ---------------------------------------------
     cpu(
         "row53-regex-catastrophic-backtracking", "return re.match('(a+)+$', 'a' * 40 + 'b') is None"
