@@ -197,7 +197,8 @@ PRELUDE = r"""
     };
     return res;
   }
-  g.__wt_call = (entry, args, raw, withStorage) => {
+  g.__wt_call = (entry, args, raw, withStorage, holes) => {
+    for (const i of holes) args[i] = undefined;
     g.__wt_result = undefined;
     logBytes = 0;
     let done = false;
@@ -355,6 +356,7 @@ class JSModule:
         *,
         raw: bool = False,
         storage: bool = False,
+        undefined: list[int] | None = None,
         host: Host | None = None,
     ) -> dict[str, Any]:
         """Run one call; returns ``{"value": …}`` or ``{"error": {...}, "thrown"?: True}``.
@@ -366,7 +368,10 @@ class JSModule:
         context.set("__wt_args", context.parse_json(json.dumps(args)))
         context.set_time_limit(self._cpu_s)
         flags = f"{'true' if raw else 'false'}, {'true' if storage else 'false'}"
-        context.eval(f"__wt_call(__wt_entry, __wt_args, {flags}); delete globalThis.__wt_args;")
+        holes = json.dumps(sorted(i for i in undefined or () if 0 <= i < len(args)))
+        context.eval(
+            f"__wt_call(__wt_entry, __wt_args, {flags}, {holes}); delete globalThis.__wt_args;"
+        )
         for _ in range(MAX_JOBS):
             polled = context.eval("__wt_poll()")
             if polled is not None:

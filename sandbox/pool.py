@@ -144,6 +144,8 @@ class WorkerPool:
                 message["model"] = "raw"
             if invocation.storage:
                 message["storage"] = True
+            if undefined := invocation.undefined_for(info.arity):
+                message["undefined"] = sorted(undefined)
             reply = await worker.exchange(
                 message,
                 timeout_ms=self.config.worker.timeout_ms,

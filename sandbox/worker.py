@@ -229,7 +229,10 @@ def call(state: State, message: protocol.Message, emit: Emit) -> protocol.Messag
     raw = message.get("model") == "raw"
     storage = bool(message.get("storage"))
     if loaded.js is not None or loaded.entry is None:
-        return _call_js(state, loaded, call_id, args, emit, raw=raw, storage=storage)
+        undefined = [i for i in message.get("undefined", ()) if isinstance(i, int)]
+        return _call_js(
+            state, loaded, call_id, args, emit, raw=raw, storage=storage, undefined=undefined
+        )
     entry = loaded.entry
     # print() inside the rule resolves _print_ from the module globals: point it at this call.
     globals_ = getattr(entry, "__globals__", {})
@@ -348,13 +351,16 @@ def _call_js(
     *,
     raw: bool = False,
     storage: bool = False,
+    undefined: list[int] | None = None,
 ) -> protocol.Message:
     assert loaded.js is not None  # JS modules carry both
     assert loaded.js_log is not None
     loaded.js_log.write = _log_emitter(state, call_id, emit)
     harden.set_call_cpu_budget(state.cpu_ms)
     try:
-        outcome = loaded.js.call(args, raw=raw, storage=storage, host=_JSHost(state, call_id))
+        outcome = loaded.js.call(
+            args, raw=raw, storage=storage, undefined=undefined, host=_JSHost(state, call_id)
+        )
     except MemoryError:
         state.must_exit = True
         outcome = {"error": {"message": "The rule ran out of memory.", "type": "MemoryError"}}

@@ -29,7 +29,6 @@ pytestmark = pytest.mark.integration
 
 PREFIX = "auth0-ext-compilers/"
 ORACLE = Path(__file__).with_name("reference_oracle.js")
-NO_JS = pytest.mark.skip(reason="JavaScript engine not yet available")
 
 
 def _compact(value: Any) -> bytes:
@@ -72,7 +71,6 @@ def test_python_rule_answers_like_the_reference(server: Server, case: Case) -> N
     _check(server, "ext-py", case.python, case)
 
 
-@NO_JS
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_javascript_rule_answers_like_the_reference(server: Server, case: Case) -> None:
     _check(server, "ext-js", case.js, case)
