@@ -14,12 +14,21 @@ from runtime.errors import APIError, BadRequest, NotFound
 from runtime.oauth import credentials
 from runtime.oauth.records import GRANTS, ApiRecord, ClientRecord, Grant, UserRecord
 from runtime.store import Store
-from runtime.webtasks import check_name
+from runtime.webtasks import NAME_RE
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 MAX_PASSWORD_CHARS = 1024
+
+
+def check_name(kind: str, value: str) -> str:
+    if not NAME_RE.match(value):
+        raise BadRequest(
+            f"Invalid {kind} name {value!r}: use 1-128 characters from a-z, A-Z, 0-9 and "
+            "-._~!$+=:@."
+        )
+    return value
 
 
 class Conflict(APIError):
