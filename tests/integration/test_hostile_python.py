@@ -51,6 +51,8 @@ TOO_DEEP = "Result is nested deeper than 256 levels (or is circular)."
 NO_IMPORT = "__import__ not found"
 NOT_STR_FORMAT = "Using the format*() methods of `str` is not safe"
 WRITE_REFUSED = "attribute-less object (assign or del)"
+# A rule error whose extra fields are not JSON data keeps its message and name only.
+REGISTRATION_REFUSED = {"message": "m", "name": "PreUserRegistrationError"}
 
 
 class Kind(enum.Enum):
@@ -68,7 +70,8 @@ class Case:
     """One hostile rule and what the server must answer for it.
 
     ``message`` is exact for run-time outcomes and a fragment of a diagnostic for ``COMPILE``
-    (whose first diagnostic must be on ``line``). ``at_upload`` marks module-level attacks that
+    (whose first diagnostic must be on ``line``); ``data`` is the exact envelope ``data`` when
+    it holds more than a message. ``at_upload`` marks module-level attacks that
     go off while the upload compiles the rule.
     """
 
@@ -404,6 +407,26 @@ CASES: tuple[Case, ...] = (
     guard("own-math-pi-poison", "math.pi = 3\nreturn 1", WRITE_REFUSED),
     guard("own-datetime-class-poison", "datetime.datetime.now = None\nreturn 1", WRITE_REFUSED),
     # -- row 54: random state has no seed to set ---------------------------------------------
+    guard(
+        "own-error-class-poison", "setattr(ServerError, 'wt_name', 'x')\nreturn 1", WRITE_REFUSED
+    ),
+    guard(
+        "own-error-instance-poison",
+        "e = ServerError('x')\ne.wt_props = {'statusCode': 200}\nraise e",
+        WRITE_REFUSED,
+    ),
+    Case(
+        "own-error-props-hold-a-function",
+        body("raise PreUserRegistrationError('m', rule)"),
+        Kind.GUARD,
+        data=REGISTRATION_REFUSED,
+    ),
+    Case(
+        "own-error-props-nested-too-deep",
+        body("a = []\nfor i in range(300):\n    a = [a]\nraise PreUserRegistrationError('m', a)"),
+        Kind.GUARD,
+        data=REGISTRATION_REFUSED,
+    ),
     guard("row54-random-seed", "random.seed(1)\nreturn 1", "'NoneType' object is not callable"),
     # -- rows 35-41: CPU, recursion, memory, big integers --------------------------------------
     cpu("row35-busy-loop", "while True:\n    pass"),
@@ -703,7 +726,8 @@ def _assert_outcome(response: httpx.Response, case: Case) -> None:
             "data": case.data,
         }
         return
-    assert response.json() == {"status": "error", "data": {"message": case.message}}
+    data = case.data if case.data is not None else {"message": case.message}
+    assert response.json() == {"status": "error", "data": data}
 
 
 def _assert_seed_answers(srv: Server, container: str) -> None:
