@@ -35,8 +35,10 @@ async def put_webtask(request: Request) -> Response:
     svc = services(request)
     container, name = request.path_params["container"], request.path_params["name"]
     claims = await authenticate(request, svc.keys, svc.store)
-    require_container(claims, container)
+    # Read the body before refusing: a 403 sent with the body unread makes the server drop the
+    # keep-alive connection, which the client may already be reusing.
     body = await read_json_object(request, svc.settings.max_body_bytes)
+    require_container(claims, container)
     record = await svc.webtasks.upsert(container, name, body, claims)
     described = _describe(request, record)
     described.setdefault("meta", {})

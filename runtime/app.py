@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from runtime import api_run, api_webtasks
+from runtime import api_logs, api_run, api_tokens, api_webtasks
 from runtime.bus import InProcessBus
 from runtime.errors import APIError, NotFound, error_body
 from runtime.http import json_response
@@ -151,6 +151,10 @@ def create_app(settings: Settings, **state: Any) -> Starlette:
         Route("/api/webtask/{container}/{name}", api_webtasks.get_webtask, methods=["GET"]),
         Route("/api/webtask/{container}/{name}", api_webtasks.put_webtask, methods=["PUT"]),
         Route("/api/webtask/{container}/{name}", api_webtasks.delete_webtask, methods=["DELETE"]),
+        Route("/api/tokens/issue", api_tokens.issue_token, methods=["POST"]),
+        Route("/api/tokens/inspect", api_tokens.inspect_token, methods=["GET"]),
+        Route("/api/tokens/revoke", api_tokens.revoke_token, methods=["POST"]),
+        Route("/api/logs/tenant/{container}", api_logs.stream_logs, methods=["GET"]),
         Route("/api/run/{container}/{name}", api_run.run_webtask, methods=RUN_METHODS),
         Route("/api/run/{container}/{name}/{rest:path}", api_run.run_webtask, methods=RUN_METHODS),
         *oauth_api.routes(),

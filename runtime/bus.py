@@ -11,7 +11,6 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -49,10 +48,36 @@ def log_record(
     return record
 
 
+class Subscription(Protocol):
+    """One reader of a container's log stream, registered from the moment it is created."""
+
+    async def get(self, wait_s: float) -> dict[str, Any] | None:
+        """The next record, or None when ``wait_s`` seconds pass without one."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class Bus(Protocol):
     def publish(self, container: str, record: dict[str, Any]) -> None: ...
 
-    def subscribe(self, container: str) -> AsyncIterator[dict[str, Any]]: ...
+    def subscribe(self, container: str) -> Subscription: ...
+
+
+class _QueueSubscription:
+    def __init__(self, bus: InProcessBus, container: str, queue_size: int) -> None:
+        self._bus = bus
+        self._container = container
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(queue_size)
+
+    async def get(self, wait_s: float) -> dict[str, Any] | None:
+        try:
+            return await asyncio.wait_for(self.queue.get(), wait_s)
+        except TimeoutError:
+            return None
+
+    def close(self) -> None:
+        self._bus._unsubscribe(self._container, self)
 
 
 class InProcessBus:
@@ -60,22 +85,24 @@ class InProcessBus:
 
     def __init__(self, queue_size: int = 1000) -> None:
         self._queue_size = queue_size
-        self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+        self._subscribers: dict[str, set[_QueueSubscription]] = {}
 
     def publish(self, container: str, record: dict[str, Any]) -> None:
-        for queue in self._subscribers.get(container, ()):
+        for subscription in self._subscribers.get(container, ()):
             with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(record)
+                subscription.queue.put_nowait(record)
 
-    async def subscribe(self, container: str) -> AsyncIterator[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self._queue_size)
-        self._subscribers.setdefault(container, set()).add(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            subscribers = self._subscribers.get(container)
-            if subscribers is not None:
-                subscribers.discard(queue)
-                if not subscribers:
-                    del self._subscribers[container]
+    def subscribe(self, container: str) -> Subscription:
+        subscription = _QueueSubscription(self, container, self._queue_size)
+        self._subscribers.setdefault(container, set()).add(subscription)
+        return subscription
+
+    def subscribers(self, container: str) -> int:
+        return len(self._subscribers.get(container, ()))
+
+    def _unsubscribe(self, container: str, subscription: _QueueSubscription) -> None:
+        subscribers = self._subscribers.get(container)
+        if subscribers is not None:
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self._subscribers[container]

@@ -50,6 +50,14 @@ class NotFound(APIError):
     error = "Not found"
 
 
+class Conflict(APIError):
+    """The write clashes with another record, e.g. a second enabled hook of one type (the
+    caller's fault; nothing was written)."""
+
+    status = 409
+    error = "Conflict"
+
+
 class PayloadTooLarge(APIError):
     """The body is larger than WTHOST_MAX_BODY_BYTES (the caller's fault)."""
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from runtime.oauth.records import ApiRecord, ClientRecord, UserRecord
-from runtime.store import WebtaskRecord
+from runtime.store import ExclusiveTaken, WebtaskRecord
 
 T = TypeVar("T")
 
@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS webtasks (
     claims TEXT NOT NULL,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
+    exclusive TEXT,
     PRIMARY KEY (container, name)
 );
 CREATE TABLE IF NOT EXISTS webtask_meta (
@@ -98,6 +99,7 @@ class SQLiteStore:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.executescript(SCHEMA)
+            _migrate_exclusive(db)
             db.executescript(OAUTH_SCHEMA)
             return db
 
@@ -121,19 +123,31 @@ class SQLiteStore:
         return await asyncio.to_thread(locked)
 
     async def put_webtask(self, record: WebtaskRecord) -> None:
-        def put(db: sqlite3.Connection) -> None:
-            with _transaction(db):
-                _put(db)
+        def put(db: sqlite3.Connection) -> str | None:
+            try:
+                with _transaction(db):
+                    _put(db)
+            except sqlite3.IntegrityError:
+                if record.exclusive is None:
+                    raise
+                row = db.execute(
+                    "SELECT name FROM webtasks WHERE container = ? AND exclusive = ? AND name != ?",
+                    (record.container, record.exclusive, record.name),
+                ).fetchone()
+                if row is None:
+                    raise
+                return str(row[0])
+            return None
 
         def _put(db: sqlite3.Connection) -> None:
             db.execute(
                 "INSERT INTO webtasks (container, name, code, meta_sealed, secrets_sealed, token,"
                 " claims,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " created_at, updated_at, exclusive) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (container, name) DO UPDATE SET code = excluded.code,"
                 " meta_sealed = excluded.meta_sealed, secrets_sealed = excluded.secrets_sealed,"
                 " token = excluded.token, claims = excluded.claims,"
-                " updated_at = excluded.updated_at",
+                " updated_at = excluded.updated_at, exclusive = excluded.exclusive",
                 (
                     record.container,
                     record.name,
@@ -144,6 +158,7 @@ class SQLiteStore:
                     json.dumps(dict(record.claims)),
                     record.created_at,
                     record.updated_at,
+                    record.exclusive,
                 ),
             )
             db.execute(
@@ -155,7 +170,9 @@ class SQLiteStore:
                 [(record.container, record.name, digest) for digest in record.meta_index],
             )
 
-        await self._run(put)
+        holder = await self._run(put)
+        if holder is not None:
+            raise ExclusiveTaken(holder)
 
     async def get_webtask(self, container: str, name: str) -> WebtaskRecord | None:
         def get(db: sqlite3.Connection) -> WebtaskRecord | None:
@@ -340,12 +357,24 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
 
 
 COLUMNS = (
-    "container, name, code, meta_sealed, secrets_sealed, token, claims, created_at, updated_at"
+    "container, name, code, meta_sealed, secrets_sealed, token, claims, created_at, updated_at,"
+    " exclusive"
 )
 
 
+def _migrate_exclusive(db: sqlite3.Connection) -> None:
+    """Databases made before hook slots existed get the column; the index is created here."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(webtasks)")}
+    if "exclusive" not in columns:
+        db.execute("ALTER TABLE webtasks ADD COLUMN exclusive TEXT")
+    db.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS webtasks_exclusive ON webtasks (container, exclusive)"
+        " WHERE exclusive IS NOT NULL"
+    )
+
+
 def _record(db: sqlite3.Connection, row: tuple[Any, ...]) -> WebtaskRecord:
-    container, name, code, meta, sealed, token, claims, created, updated = row
+    container, name, code, meta, sealed, token, claims, created, updated, exclusive = row
     digests = db.execute(
         "SELECT digest FROM webtask_meta WHERE container = ? AND name = ? ORDER BY digest",
         (container, name),
@@ -361,6 +390,7 @@ def _record(db: sqlite3.Connection, row: tuple[Any, ...]) -> WebtaskRecord:
         claims=json.loads(claims),
         created_at=created,
         updated_at=updated,
+        exclusive=exclusive,
     )
 
 

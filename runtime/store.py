@@ -36,10 +36,21 @@ class WebtaskRecord:
     claims: Mapping[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
     updated_at: float = 0.0
+    exclusive: str | None = None
+    """A slot at most one webtask per container may hold (an enabled Auth0 hook's type)."""
 
     @property
     def code_hash(self) -> str:
         return code_hash(self.code)
+
+
+class ExclusiveTaken(Exception):
+    """``put_webtask``: another webtask of the container holds the record's ``exclusive`` slot
+    (the writer's conflict; nothing was written)."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(f"The slot is held by webtask {holder!r}.")
+        self.holder = holder
 
 
 class Store(Protocol):
@@ -49,7 +60,10 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    async def put_webtask(self, record: WebtaskRecord) -> None: ...
+    async def put_webtask(self, record: WebtaskRecord) -> None:
+        """Insert or replace; raises ``ExclusiveTaken`` when ``record.exclusive`` is held by
+        another webtask of the container (checked atomically with the write)."""
+        ...
 
     async def get_webtask(self, container: str, name: str) -> WebtaskRecord | None: ...
 

@@ -3,61 +3,36 @@ mint the webtask token, and serve records to the run path from an invalidated ca
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
-import re
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from compilers import Compiler, UnknownCompiler, get_compiler
-from runtime import tokens
-from runtime.crypto import SecretBox
-from runtime.errors import BadRequest, NotFound
+from runtime import hooks, issuance, tokens
+from runtime.crypto import DecryptionError, SecretBox
+from runtime.errors import BadRequest, Conflict, NotFound
+from runtime.issuance import Plan
 from runtime.keys import Keys
-from runtime.store import Store, WebtaskRecord, code_hash
+from runtime.names import (
+    CODE_URL_PREFIX as CODE_URL_PREFIX,
+    NAME_RE as NAME_RE,
+    check_name as check_name,
+    code_url,
+)
+from runtime.store import ExclusiveTaken, Store, WebtaskRecord, code_hash
 from sandbox.errors import CompileFailed
 from sandbox.pool import WorkerPool
 
-NAME_RE = re.compile(r"^[-a-zA-Z0-9._~!$+=:@]{1,128}$")
-CODE_URL_PREFIX = "webtask://localhost/api/data/code/"
+logger = logging.getLogger(__name__)
 
 
 def rule_hash(code: str, language: str | None) -> str:
     """Cache key of compiled code in a worker: the source and the language it is read as."""
     return code_hash(f"{language or ''}\0{code}")
-
-
-def check_name(kind: str, value: str) -> str:
-    if not NAME_RE.match(value):
-        raise BadRequest(
-            f"Invalid {kind} name {value!r}: use 1-128 characters from a-z, A-Z, 0-9 and "
-            "-._~!$+=:@."
-        )
-    return value
-
-
-def code_url(container: str, name: str) -> str:
-    return CODE_URL_PREFIX + quote(f"{container}/{name}", safe="")
-
-
-def string_map(field: str, value: object) -> dict[str, str]:
-    """A JSON object of string values (numbers and booleans are stringified, as wt does)."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise BadRequest(f"'{field}' must be an object of strings, not {type(value).__name__}.")
-    out: dict[str, str] = {}
-    for key, item in value.items():
-        if isinstance(item, bool):
-            item = "true" if item else "false"
-        elif isinstance(item, int | float):
-            item = str(item)
-        if not isinstance(item, str):
-            raise BadRequest(f"'{field}.{key}' must be a string, not {type(item).__name__}.")
-        out[str(key)] = item
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +70,27 @@ class Webtasks:
         value = self.box.open(record.meta_sealed, self._aad(record.container, record.name, "meta"))
         return dict(value) if isinstance(value, dict) else {}
 
+    def _ectx_aad(self, ten: object) -> str:
+        # Bound to the token's container restriction, so a sealed ectx cannot be replayed into
+        # a token (and a webtask) of another container.
+        return f"webtask-ectx:{ten if isinstance(ten, str) else ''}"
+
+    def open_ectx(self, sealed: str, ten: object) -> dict[str, str]:
+        """The secrets of a token's ``ectx`` claim; 400 when it was sealed for another ``ten``."""
+        try:
+            value = self.box.open(sealed, self._ectx_aad(ten))
+        except DecryptionError as exc:
+            raise BadRequest(
+                "Claim 'ectx' is encrypted, but not by this server for this container; send the "
+                "secrets as a plain object instead."
+            ) from exc
+        return dict(value) if isinstance(value, dict) else {}
+
+    def _secrets(self, ectx: dict[str, str] | str | None, ten: object) -> dict[str, str]:
+        if ectx is None:
+            return {}
+        return self.open_ectx(ectx, ten) if isinstance(ectx, str) else dict(ectx)
+
     async def upsert(
         self,
         container: str,
@@ -102,12 +98,42 @@ class Webtasks:
         body: Mapping[str, Any],
         issuer: Mapping[str, Any],
     ) -> WebtaskRecord:
-        """Create or replace ``container/name`` from a PUT body; returns the stored record."""
+        """Create or replace ``container/name`` from a PUT body: the same record, token and
+        rules as ``POST /api/tokens/issue`` with ``jtn``."""
         check_name("container", container)
         check_name("webtask", name)
-        code = await self._code_from(container, name, body)
-        meta = string_map("meta", body.get("meta"))
-        secrets = string_map("secrets", body.get("secrets"))
+        plan = issuance.plan(
+            issuer,
+            issuance.from_put(container, name, body),
+            jti=tokens.new_jti(),
+            now=int(time.time()),
+            max_code_bytes=self.max_code_bytes,
+        )
+        return await self._save(plan, container, name)
+
+    async def issue(self, plan: Plan) -> str:
+        """Sign a planned token; a named one creates or replaces its webtask first."""
+        if plan.container is not None and plan.name is not None:
+            record = await self._save(plan, plan.container, plan.name)
+            return record.token
+        claims = dict(plan.claims)
+        secrets = self._secrets(plan.ectx, claims.get("ten"))
+        if secrets:
+            claims["ectx"] = self.box.seal(secrets, self._ectx_aad(claims.get("ten")))
+        return tokens.sign(claims, self.keys)
+
+    async def _save(self, plan: Plan, container: str, name: str) -> WebtaskRecord:
+        meta = plan.meta
+        secrets = self._secrets(plan.ectx, container)
+        previous = await self.store.get_webtask(container, name)
+        code = plan.code
+        if code is None:
+            if previous is None:
+                raise BadRequest(
+                    f"The url refers to stored code, but webtask {container}/{name} has none "
+                    "yet; send 'code'."
+                )
+            code = previous.code
         try:
             get_compiler(meta)
         except UnknownCompiler as exc:
@@ -122,21 +148,10 @@ class Webtasks:
         except CompileFailed as exc:
             raise BadRequest(str(exc), language=exc.language, details=exc.diagnostics) from exc
         now = time.time()
-        previous = await self.store.get_webtask(container, name)
-        claims: dict[str, Any] = {
-            "jti": tokens.new_jti(),
-            "iat": int(now),
-            "ca": [*issuer.get("ca", []), issuer["jti"]] if "jti" in issuer else [],
-            "ten": container,
-            "jtn": name,
-            "dd": 0,
-            "url": code_url(container, name),
-        }
-        host = body.get("host")
-        if isinstance(host, str) and host:
-            claims["host"] = host
+        claims = {**plan.claims, "url": code_url(container, name)}
         if secrets:
-            claims["ectx"] = self.box.seal(secrets, f"ectx:{claims['jti']}")
+            claims["ectx"] = self.box.seal(secrets, self._ectx_aad(container))
+        hook_type = hooks.enabled_type(meta)
         record = WebtaskRecord(
             container=container,
             name=name,
@@ -148,32 +163,53 @@ class Webtasks:
             claims=claims,
             created_at=previous.created_at if previous else now,
             updated_at=now,
+            exclusive=None
+            if hook_type is None
+            else self.meta_digest(hooks.EXTENSION_NAME, hook_type),
         )
-        await self.store.put_webtask(record)
+        if hook_type is not None:
+            await self._disable_other_hooks(container, name, hook_type)
+        try:
+            await self.store.put_webtask(record)
+        except ExclusiveTaken as exc:
+            raise Conflict(
+                f"Auth0 hook {exc.holder!r} of type {hook_type!r} was enabled in container "
+                f"{container!r} at the same time; only one hook of a type may be enabled. "
+                "Retry.",
+                holder=exc.holder,
+            ) from exc
         self._cache.pop((container, name), None)
         return record
 
-    async def _code_from(self, container: str, name: str, body: Mapping[str, Any]) -> str:
-        code, url = body.get("code"), body.get("url")
-        if (code is None) == (url is None):
-            raise BadRequest("Send exactly one of 'code' (the rule source) or 'url'.")
-        if url is not None:
-            if url != code_url(container, name):
-                raise BadRequest(
-                    f"Unsupported url {url!r}: only this webtask's stored code "
-                    f"({code_url(container, name)}) can be referenced; send 'code' instead."
+    async def _disable_other_hooks(self, container: str, name: str, hook_type: str) -> None:
+        """Enabling a hook disables the other enabled hooks of its type (as Auth0 did), so the
+        store's one-holder-per-slot rule only ever stops a concurrent enable."""
+        digests = [
+            self.meta_digest(hooks.EXTENSION, hooks.RUNTIME),
+            self.meta_digest(hooks.EXTENSION_NAME, hook_type),
+        ]
+        for other in await self.store.list_webtasks(container, digests, 0, 1000):
+            meta = self.meta_of(other)
+            if other.name == name or hooks.enabled_type(meta) is None:
+                continue
+            meta[hooks.DISABLED] = "1"
+            await self.store.put_webtask(
+                dataclasses.replace(
+                    other,
+                    meta_sealed=self.box.seal(meta, self._aad(container, other.name, "meta")),
+                    meta_index=tuple(sorted(self.meta_digest(k, v) for k, v in meta.items())),
+                    exclusive=None,
+                    updated_at=time.time(),
                 )
-            existing = await self.store.get_webtask(container, name)
-            if existing is None:
-                raise BadRequest("The url refers to stored code, but this webtask has none yet.")
-            return existing.code
-        if not isinstance(code, str):
-            raise BadRequest(f"'code' must be a string, not {type(code).__name__}.")
-        if len(code.encode()) > self.max_code_bytes:
-            raise BadRequest(f"'code' is larger than the {self.max_code_bytes}-byte limit.")
-        if not code.strip():
-            raise BadRequest("'code' is empty.")
-        return code
+            )
+            self._cache.pop((container, other.name), None)
+            logger.info(
+                "hook %s/%s disabled: %s enables another %s hook",
+                container,
+                other.name,
+                name,
+                hook_type,
+            )
 
     async def get(self, container: str, name: str) -> WebtaskRecord:
         record = await self.store.get_webtask(container, name)
