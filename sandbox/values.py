@@ -11,6 +11,7 @@ from typing import Any
 
 MAX_DEPTH = 256
 MAX_NODES = 1_000_000
+TOO_DEEP = f"Result is nested deeper than {MAX_DEPTH} levels (or is circular)."
 _INT_RANGE = (-(2**63), 2**64 - 1)
 
 
@@ -56,7 +57,10 @@ class NotPlainData(ValueError):
 def to_plain(value: Any) -> Any:
     """Copy a rule's result into plain JSON data, refusing cycles, depth and foreign types."""
     budget = [MAX_NODES]
-    return _plain(value, 0, budget)
+    try:
+        return _plain(value, 0, budget)
+    except RecursionError:
+        raise NotPlainData(TOO_DEEP) from None
 
 
 def _plain(value: Any, depth: int, budget: list[int]) -> Any:
@@ -64,7 +68,7 @@ def _plain(value: Any, depth: int, budget: list[int]) -> Any:
     if budget[0] < 0:
         raise NotPlainData(f"Result has more than {MAX_NODES} values.")
     if depth > MAX_DEPTH:
-        raise NotPlainData(f"Result is nested deeper than {MAX_DEPTH} levels (or is circular).")
+        raise NotPlainData(TOO_DEEP)
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int):

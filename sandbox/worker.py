@@ -435,7 +435,19 @@ def main(hardener: harden.Hardener | None = None) -> None:
             message = channel.receive()
         except ChannelClosed:
             os._exit(0)
-        reply = handle(state, message, channel.send)
+        try:
+            reply = handle(state, message, channel.send)
+        except Exception as exc:  # never let a rule's odd value take the worker down silently
+            reply = {
+                "t": "result",
+                "id": message.get("id", 0),
+                "ok": False,
+                "error": {
+                    "message": f"The rule failed: {clean_message(exc)}",
+                    "type": type(exc).__name__,
+                },
+            }
+            state.must_exit = True
         if reply is not None:
             if state.must_exit:
                 reply["exit"] = True  # tells the pool not to reuse this process
