@@ -64,7 +64,7 @@ def is_enabled_hook(meta: Mapping[str, str], grant: Grant) -> bool:
     return (
         meta.get("auth0-extension") == "runtime"
         and meta.get("auth0-extension-name") in EXTENSION_NAMES[grant]
-        and "auth0-extension-disabled" not in meta
+        and not meta.get("auth0-extension-disabled")
     )
 
 

@@ -429,6 +429,19 @@ def test_failing_hook_fails_closed_with_a_log_line(
     assert log in lines[-1]
 
 
+def test_hook_whose_sandbox_dies_fails_closed(make_server: Callable[..., Server]) -> None:
+    srv = make_server(WTHOST_RULE_TIMEOUT_MS="20000", WTHOST_RULE_CPU_MS="1000")
+    tenant = prepare(srv)
+    code = "def rule(client, scope, audience, context, cb):\n    return 10 ** 10 ** 8\n"
+    put_hook(srv, "default", "password-exchange", code)
+    response = password_request(srv, tenant)
+    assert _error(response, 500, "server_error") == "The token hook failed; no token was issued."
+    assert "sandbox process ended: the rule used up its CPU time limit" in srv.log_path.read_text()
+    # The next request gets a fresh worker and a token.
+    put_hook(srv, "default", "password-exchange")
+    assert password_request(srv, tenant).json()["scope"] == "read:sample extra"
+
+
 def test_tokens_and_passwords_are_never_logged(server: Server, seed: Tenant) -> None:
     response = password_request(server, seed)
     token = response.json()["access_token"]

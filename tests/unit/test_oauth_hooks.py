@@ -17,6 +17,8 @@ def test_choose_skips_disabled_other_points_and_non_hooks() -> None:
     ]
     assert choose(candidates, "password") == "d-on"
     assert choose(candidates[:3], "password") is None
+    # As wt-cli's ``auth0 ls`` decides: an empty value does not disable.
+    assert choose([("e", {**ON, "auth0-extension-disabled": ""})], "password") == "e"
 
 
 def test_choose_prefers_lowest_order_then_name() -> None:
