@@ -79,7 +79,6 @@ ALLOW = (
     "getresuid",
     "getresgid",
     "sysinfo",
-    "prlimit64",
     "getrlimit",
     "setrlimit",
     "getrusage",
@@ -172,6 +171,23 @@ KILL = (
 )
 
 
+# Allowed only for the calling process (pid argument 0): every worker shares one uid, so an
+# unrestricted prlimit64 would let an escaped rule change another container's limits.
+SELF_ONLY = ("prlimit64",)
+SCMP_CMP_EQ = 4
+
+
+class ScmpArgCmp(ctypes.Structure):
+    """libseccomp's ``struct scmp_arg_cmp``."""
+
+    _fields_ = (
+        ("arg", ctypes.c_uint),
+        ("op", ctypes.c_int),
+        ("datum_a", ctypes.c_uint64),
+        ("datum_b", ctypes.c_uint64),
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
     """What a worker is allowed: set by the server in the ``init`` frame."""
@@ -204,6 +220,13 @@ class Hardener:
                 ctypes.c_uint32,
                 ctypes.c_int,
                 ctypes.c_uint,
+            ]
+            self.seccomp.seccomp_rule_add_array.argtypes = [
+                ctypes.c_void_p,
+                ctypes.c_uint32,
+                ctypes.c_int,
+                ctypes.c_uint,
+                ctypes.POINTER(ScmpArgCmp),
             ]
             self.seccomp.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
             self.seccomp.seccomp_load.argtypes = [ctypes.c_void_p]
@@ -301,6 +324,13 @@ class Hardener:
                         continue  # not on this architecture
                     if lib.seccomp_rule_add(ctx, action, number, 0) != 0:
                         return f"missing: could not add rule for {name}"
+            pid_is_self = (ScmpArgCmp * 1)(ScmpArgCmp(arg=0, op=SCMP_CMP_EQ, datum_a=0, datum_b=0))
+            for name in SELF_ONLY:
+                number = lib.seccomp_syscall_resolve_name(name.encode())
+                if number >= 0 and lib.seccomp_rule_add_array(
+                    ctx, SCMP_ACT_ALLOW, number, 1, pid_is_self
+                ):
+                    return f"missing: could not add rule for {name}"
             result = lib.seccomp_load(ctx)
             if result != 0:
                 return f"missing: seccomp_load failed ({os.strerror(-result)})"

@@ -39,6 +39,7 @@ for _name in ("md5", "sha1", "sha256", "sha512"):
     hashlib.new(_name, b"")  # OpenSSL reads its configuration on first use
 
 MAX_MESSAGE_CHARS = 2000
+MAX_PROPS_BYTES = 16384
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 Emit = Callable[[protocol.Message], None]
 
@@ -92,8 +93,13 @@ def describe_error(error: Any) -> dict[str, Any]:
             described["name"] = name
         props = getattr(error, "wt_props", None)
         if isinstance(props, dict):
-            with contextlib.suppress(NotPlainData):
-                described["props"] = to_plain(props)
+            with contextlib.suppress(NotPlainData, ValueError, TypeError, OverflowError):
+                plain = {
+                    key: clean_message(value) if isinstance(value, str) else value
+                    for key, value in to_plain(props).items()
+                }
+                if len(protocol.encode(plain)) <= MAX_PROPS_BYTES:
+                    described["props"] = plain
         return described
     if isinstance(error, dict):
         message = error.get("message")
