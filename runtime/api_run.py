@@ -99,16 +99,30 @@ async def execute(svc: Services, runnable: Runnable, hook: HookRequest, req_id: 
         return prepared
     started = time.perf_counter()
     svc.bus.publish(container, log_record(container, f"{name}: start", req_id=req_id))
-    outcome = await svc.pool.run(
-        container,
-        runnable.code_hash,
-        runnable.record.code,
-        prepared,
-        on_log=lambda line: svc.bus.publish(
-            container, log_record(container, line, req_id=req_id, sandbox=True)
-        ),
-    )
+    try:
+        outcome = await svc.pool.run(
+            container,
+            runnable.code_hash,
+            runnable.record.code,
+            prepared,
+            on_log=lambda line: svc.bus.publish(
+                container, log_record(container, line, req_id=req_id, sandbox=True)
+            ),
+        )
+    except SandboxError as exc:
+        svc.bus.publish(container, failure_record(container, name, req_id, exc))
+        raise
     elapsed_ms = (time.perf_counter() - started) * 1000
+    if outcome.error is not None:
+        svc.bus.publish(
+            container,
+            log_record(
+                container,
+                f"{name}: the rule failed: {outcome.error.message}",
+                level="warn",
+                req_id=req_id,
+            ),
+        )
     svc.bus.publish(
         container,
         log_record(
@@ -119,6 +133,15 @@ async def execute(svc: Services, runnable: Runnable, hook: HookRequest, req_id: 
         ),
     )
     return runnable.compiler.respond(outcome)
+
+
+def failure_record(container: str, name: str, req_id: str, exc: SandboxError) -> dict[str, Any]:
+    """The log line for a call the sandbox could not finish; kills are marked ``killed``."""
+    if isinstance(exc, ExecutionTimeout | WorkerCrashed):
+        return log_record(
+            container, f"{name}: worker killed: {exc}", level="error", req_id=req_id, killed=True
+        )
+    return log_record(container, f"{name}: {exc}", level="error", req_id=req_id)
 
 
 def _reply(reply: Reply) -> Response:
@@ -149,8 +172,4 @@ def _sandbox_failure(
     else:
         status, error = 500, "Server error"
     logger.warning("webtask %s/%s request %s failed: %s", container, name, req_id, exc)
-    svc.bus.publish(
-        container,
-        log_record(container, f"{name}: {exc}", level="error", req_id=req_id),
-    )
     return json_response(error_body(status, error, str(exc), req_id=req_id), status, headers)

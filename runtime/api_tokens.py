@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, quote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from runtime import issuance, tokens
+from runtime import issuance, lineage, tokens
 from runtime.auth import authenticate
 from runtime.errors import BadRequest
 from runtime.http import base_url, json_response, read_body, read_json_object
@@ -69,7 +69,7 @@ async def inspect_token(request: Request) -> Response:
     svc = services(request)
     caller = await authenticate(request, svc.keys, svc.store)
     subject = _subject(request.query_params.get("token"), svc.keys)
-    issuance.may_inspect(caller, subject)
+    lineage.may_inspect(caller, subject)
     body: dict[str, Any] = dict(subject)
     ten, name = subject.get("ten"), subject.get("jtn")
     decrypt = _truthy(request, "decrypt")
@@ -109,7 +109,7 @@ async def revoke_token(request: Request) -> Response:
     svc = services(request)
     caller = await authenticate(request, svc.keys, svc.store)
     subject = _subject(await _revocation_subject(request, svc.settings.max_body_bytes), svc.keys)
-    issuance.may_revoke(caller, subject)
+    lineage.may_revoke(caller, subject)
     jti = subject.get("jti")
     if not isinstance(jti, str):
         raise BadRequest("This token has no 'jti' claim, so it cannot be revoked.")

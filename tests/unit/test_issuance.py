@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from runtime import issuance
+from runtime import issuance, lineage
 from runtime.errors import BadRequest, Forbidden
 
 ADMIN: dict[str, Any] = {"jti": "root", "iat": 1, "ca": [], "dd": 3}
@@ -257,34 +257,34 @@ WEBTASK = {"jti": "wt", "ca": ["root", "prof"], "ten": "acme", "jtn": "hello", "
 
 
 def test_ancestors_and_self_may_inspect() -> None:
-    issuance.may_inspect(PROFILE, WEBTASK)
-    issuance.may_inspect({"jti": "root", "ten": "zzz", "dd": 3}, WEBTASK)
-    issuance.may_inspect(PROFILE, PROFILE)
+    lineage.may_inspect(PROFILE, WEBTASK)
+    lineage.may_inspect({"jti": "root", "ten": "zzz", "dd": 3}, WEBTASK)
+    lineage.may_inspect(PROFILE, PROFILE)
 
 
 def test_container_managers_may_inspect_named_webtasks() -> None:
     other_profile = {"jti": "other", "ca": [], "ten": "acme", "dd": 1}
-    issuance.may_inspect(other_profile, WEBTASK)
-    issuance.may_inspect(ADMIN, WEBTASK)
+    lineage.may_inspect(other_profile, WEBTASK)
+    lineage.may_inspect(ADMIN, WEBTASK)
     with pytest.raises(Forbidden):
-        issuance.may_inspect({"jti": "o", "ca": [], "ten": "else", "dd": 1}, WEBTASK)
+        lineage.may_inspect({"jti": "o", "ca": [], "ten": "else", "dd": 1}, WEBTASK)
     with pytest.raises(Forbidden):
-        issuance.may_inspect(other_profile, {"jti": "u", "ca": ["x"], "ten": "acme"})
+        lineage.may_inspect(other_profile, {"jti": "u", "ca": ["x"], "ten": "acme"})
 
 
 @pytest.mark.parametrize("carried", ["url", "code", "ectx"])
 def test_tokens_with_code_or_secrets_may_not_inspect(carried: str) -> None:
     with pytest.raises(Forbidden, match="carries code or secrets"):
-        issuance.may_inspect({**PROFILE, carried: "x"}, WEBTASK)
+        lineage.may_inspect({**PROFILE, carried: "x"}, WEBTASK)
 
 
 def test_revocation_rules() -> None:
-    issuance.may_revoke(PROFILE, WEBTASK)
-    issuance.may_revoke(PROFILE, PROFILE)
+    lineage.may_revoke(PROFILE, WEBTASK)
+    lineage.may_revoke(PROFILE, PROFILE)
     with pytest.raises(Forbidden, match="may not revoke itself"):
-        issuance.may_revoke(WEBTASK, WEBTASK)
+        lineage.may_revoke(WEBTASK, WEBTASK)
     with pytest.raises(Forbidden, match="only revoke tokens it issued"):
-        issuance.may_revoke({"jti": "o", "ca": [], "ten": "else", "dd": 1}, PROFILE)
+        lineage.may_revoke({"jti": "o", "ca": [], "ten": "else", "dd": 1}, PROFILE)
     with pytest.raises(Forbidden):
-        issuance.may_revoke({"jti": "o", "ca": [], "ten": "acme", "dd": 0}, WEBTASK)
-    issuance.may_revoke(ADMIN, PROFILE)
+        lineage.may_revoke({"jti": "o", "ca": [], "ten": "acme", "dd": 0}, WEBTASK)
+    lineage.may_revoke(ADMIN, PROFILE)
