@@ -107,3 +107,16 @@ def test_to_plain_refuses_foreign_values() -> None:
     for bad in (object(), {1: 2}, 10**30, cyclic):
         with pytest.raises(NotPlainData):
             to_plain(bad)
+
+
+def test_strptime_works_but_import_does_not() -> None:
+    entry, _ = _load(
+        "def f(cb):\n"
+        "    d = datetime.datetime.strptime('2026-11-26', '%Y-%m-%d')\n"
+        "    cb(None, d.year)\n"
+    )
+    got: list[Any] = []
+    entry(lambda e, r: got.append(r))
+    assert got == [2026]
+    with pytest.raises(ImportError, match="__import__ not found"):
+        _load("import time\ndef f(cb):\n    pass\n")
