@@ -8,8 +8,8 @@ bound to ``exports``, else the one top-level function.
 from __future__ import annotations
 
 import ast
-import operator
 import importlib
+import operator
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
