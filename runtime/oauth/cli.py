@@ -4,6 +4,7 @@ These commands open the data dir's database directly rather than calling the adm
 they work whether or not the server runs (SQLite WAL lets both write), need no URL or token,
 and the server reads these records on every token request, so a change applies at once.
 To manage a remote server, use the admin HTTP API (``/api/oauth/{container}/...``).
+``wthost hook create`` (``hook_cli``) installs a rule as the tenant's hook.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from runtime.errors import APIError
+from runtime.oauth import hook_cli
 from runtime.oauth.records import GRANTS
 from runtime.oauth.registry import (
     Registry,
@@ -121,7 +123,7 @@ def _command(group: Any, name: str, help_text: str, action: Action) -> argparse.
 
 
 def add_commands(sub: Any) -> None:
-    """Add the ``api``, ``client`` and ``user`` command groups to the ``wthost`` parser."""
+    """Add the ``api``, ``client``, ``user`` and ``hook`` command groups to ``wthost``."""
     api = sub.add_parser(
         "api",
         help="Manage the APIs (token audiences) of a tenant.",
@@ -190,3 +192,5 @@ def add_commands(sub: Any) -> None:
     _command(user_sub, "list", "Print the tenant's users as JSON.", _user_list)
     delete = _command(user_sub, "delete", "Delete a user.", _user_delete)
     delete.add_argument("--email", required=True, help="The user's email.")
+
+    hook_cli.add_command(sub)

@@ -57,9 +57,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def seed(server: Server) -> Tenant:
-    """The default tenant prepared with the CLI, and the seed rule as its password hook."""
+    """The default tenant and the seed rule as its password hook, prepared with the CLI only."""
     tenant = prepare(server)
-    put_hook(server, "default", "password-exchange")
+    rule = str(ROOT / "examples" / "seed" / "rule.py")
+    installed = cli_json(
+        server, "hook", "create", rule, "--extension", "password-exchange", "--url", server.url
+    )
+    assert installed == {
+        "container": "default",
+        "name": "password-exchange",
+        "extension": "password-exchange",
+        "enabled": True,
+        "webtask_url": f"{server.url}/api/run/default/password-exchange",
+    }
     return tenant
 
 
@@ -519,12 +529,67 @@ def test_cli_refuses_bad_input(server: Server, args: tuple[str, ...], message: s
 
 
 def test_every_command_has_help(server: Server) -> None:
-    for group in ("api", "client", "user"):
-        for command in ("create", "list", "delete"):
-            result = _wthost(server, group, command, "--help")
-            assert result.returncode == 0
-            assert "--container" in result.stdout
-            assert "--data-dir" in result.stdout
+    commands = [(g, c) for g in ("api", "client", "user") for c in ("create", "list", "delete")]
+    for group, command in [*commands, ("hook", "create")]:
+        result = _wthost(server, group, command, "--help")
+        assert result.returncode == 0
+        assert "--container" in result.stdout
+        assert "--data-dir" in result.stdout
+
+
+def test_hook_create_installs_enabled_or_disabled_hooks(server: Server, tenant: Tenant) -> None:
+    rule = ROOT / "examples" / "seed" / "rule.py"
+    where = ("--container", tenant.name, "--url", server.url)
+    off = cli_json(
+        server,
+        "hook",
+        "create",
+        str(rule),
+        "--extension",
+        "password-exchange",
+        "--disabled",
+        "--name",
+        "off",
+        *where,
+    )
+    assert off["enabled"] is False
+    response = password_request(server, tenant)
+    assert response.json()["scope"] == "read:sample"
+    on = cli_json(server, "hook", "create", str(rule), "--extension", "password-exchange", *where)
+    assert (on["name"], on["enabled"]) == ("password-exchange", True)
+    assert password_request(server, tenant).json()["scope"] == "read:sample extra"
+
+
+def test_hook_create_reports_refusals(server: Server, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("def rule(client, scope, audience, context, cb):\n    cb(None, {\n")
+    result = _wthost(
+        server,
+        "hook",
+        "create",
+        str(broken),
+        "--extension",
+        "password-exchange",
+        "--container",
+        "hook-refused",
+        "--url",
+        server.url,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("wthost: the server refused the hook (HTTP 400): ")
+    assert "line 2" in result.stderr
+    unreachable = _wthost(
+        server,
+        "hook",
+        "create",
+        str(broken),
+        "--extension",
+        "password-exchange",
+        "--url",
+        "http://127.0.0.1:9",
+    )
+    assert unreachable.returncode == 1
+    assert "cannot reach the server at http://127.0.0.1:9" in unreachable.stderr
 
 
 # --- admin HTTP API -------------------------------------------------------------------------
