@@ -16,8 +16,7 @@ import httpx
 import jwt
 import pytest
 
-from compilers import REGISTRY
-from tests.integration.server import PASSWORD_EXCHANGE, SEED_BODY, SEED_PY, Server
+from tests.integration.server import SEED_BODY, SEED_PY, Server
 from tests.integration.wt import WtCli, ensure_wt_cli
 
 pytestmark = pytest.mark.integration
@@ -229,13 +228,6 @@ def test_token_create_cannot_escape_the_profile(wt: WtCli) -> None:
     assert "dd below 1" in deep.stderr
 
 
-def hook_compiler_args() -> list[str]:
-    # TODO(compilers issue): drop the override once client-credentials-exchange is registered.
-    if CLIENT_CREDENTIALS in REGISTRY:
-        return []
-    return ["--meta", f"wt-compiler={PASSWORD_EXCHANGE}"]
-
-
 def test_auth0_hooks_create_ls_enable_disable(wt: WtCli, server: Server, container: str) -> None:
     hook = wt.write("hook.py", SEED_PY)
     plain = wt.write("plain.py", "def plain(cb):\n    cb(None, 1)\n")
@@ -243,9 +235,7 @@ def test_auth0_hooks_create_ls_enable_disable(wt: WtCli, server: Server, contain
     # would crash on it (wt reads `meta['auth0-extension-disabled']` of every listed webtask).
     wt.wt("create", str(plain))
 
-    created = wt.auth0(
-        "create", "-t", "credentials-exchange", "--name", "cce", str(hook), *hook_compiler_args()
-    )
+    created = wt.auth0("create", "-t", "credentials-exchange", "--name", "cce", str(hook))
     assert "Auth0 hook created in disabled state." in created.stdout
     assert "$ auth0 enable cce" in created.stdout
     meta = admin_get(server, f"/api/webtask/{container}/cce").json()["meta"]
@@ -254,7 +244,7 @@ def test_auth0_hooks_create_ls_enable_disable(wt: WtCli, server: Server, contain
     assert meta["auth0-extension"] == "runtime"
     assert meta["auth0-extension-name"] == "credentials-exchange"
     assert meta["auth0-extension-disabled"] == "1"
-    assert meta["wt-compiler"] in (CLIENT_CREDENTIALS, PASSWORD_EXCHANGE)
+    assert meta["wt-compiler"] == CLIENT_CREDENTIALS  # auth0-hooks-templates' default
 
     listed = wt.auth0("ls")
     assert listed.stdout.splitlines()[:2] == ["credentials-exchange", "  cce"]
@@ -274,9 +264,7 @@ def test_auth0_hooks_create_ls_enable_disable(wt: WtCli, server: Server, contain
     )
     assert run.json()["data"] == {"https://foo.com/claim": "bar", "scope": ["read:sample", "extra"]}
 
-    wt.auth0(
-        "create", "-t", "credentials-exchange", "--name", "cce2", str(hook), *hook_compiler_args()
-    )
+    wt.auth0("create", "-t", "credentials-exchange", "--name", "cce2", str(hook))
     second = wt.auth0("enable", "cce2")
     assert "Disabling hook cce." in second.stdout
     assert "Enabling hook cce2." in second.stdout
@@ -291,9 +279,7 @@ def test_auth0_hooks_create_ls_enable_disable(wt: WtCli, server: Server, contain
     assert "(enabled)" not in wt.auth0("ls").stdout
 
     # Updating a hook keeps its secret and its (disabled) state.
-    updated = wt.auth0(
-        "create", "-t", "credentials-exchange", "--name", "cce", str(hook), *hook_compiler_args()
-    )
+    updated = wt.auth0("create", "-t", "credentials-exchange", "--name", "cce", str(hook))
     assert "Auth0 hook updated in disabled state." in updated.stdout
     again = admin_get(server, f"/api/webtask/{container}/cce").json()["meta"]
     assert again["auth0-extension-secret"] == secret
