@@ -54,9 +54,9 @@ def cmd_hook_create(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         return _fail(f"cannot read {args.file}: {exc}")
     try:
-        rule_secrets = parse_metadata(args.secret or [])
+        rule_secrets = parse_metadata(args.secret or [], "secret")
     except APIError as exc:
-        return _fail(exc.message.replace("metadata", "secret"))
+        return _fail(exc.message)
     secret = secrets.token_hex(32)
     meta = {
         "wt-compiler": COMPILERS[args.extension],

@@ -61,13 +61,13 @@ def _check_identifier(value: object) -> str:
     return identifier
 
 
-def parse_metadata(pairs: Iterable[str]) -> dict[str, str]:
-    """``k=v`` strings (from the CLI) into a metadata map."""
+def parse_metadata(pairs: Iterable[str], kind: str = "metadata") -> dict[str, str]:
+    """``k=v`` strings (from the CLI) into a map; ``kind`` names them in the error."""
     metadata: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise BadRequest(f"Invalid metadata {pair!r}: expected key=value.")
+            raise BadRequest(f"Invalid {kind} {pair!r}: expected key=value.")
         metadata[key] = value
     return metadata
 

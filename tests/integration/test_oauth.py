@@ -578,6 +578,20 @@ def test_hook_create_reports_refusals(server: Server, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("wthost: the server refused the hook (HTTP 400): ")
     assert "line 2" in result.stderr
+    bad_secret = _wthost(
+        server,
+        "hook",
+        "create",
+        str(broken),
+        "--extension",
+        "password-exchange",
+        "--secret",
+        "novalue",
+        "--url",
+        server.url,
+    )
+    assert bad_secret.returncode == 1
+    assert bad_secret.stderr == "wthost: Invalid secret 'novalue': expected key=value.\n"
     unreachable = _wthost(
         server,
         "hook",
