@@ -72,18 +72,23 @@ async def inspect_token(request: Request) -> Response:
     lineage.may_inspect(caller, subject)
     body: dict[str, Any] = dict(subject)
     ten, name = subject.get("ten"), subject.get("jtn")
-    decrypt = _truthy(request, "decrypt")
-    if decrypt and isinstance(subject.get("ectx"), str):
-        body["ectx"] = svc.webtasks.open_ectx(subject["ectx"], ten)
+    decrypt = _truthy(request, "decrypt") and isinstance(subject.get("ectx"), str)
+    record = None
     if isinstance(ten, str) and isinstance(name, str):
         body["webtask_url"] = run_url(request, svc, ten, name)
         record = await svc.store.get_webtask(ten, name)
-        if record is not None:
-            meta = svc.webtasks.meta_of(record)
-            if _truthy(request, "meta") and meta:
-                body["meta"] = meta
-            if _truthy(request, "fetch_code"):
-                body["code"] = record.code
+    if decrypt and record is not None and record.claims.get("jti") == subject.get("jti"):
+        # The webtask's current token: its secrets are also sealed in the record, which
+        # webtasks stored before ectx was bound to the container can still open.
+        body["ectx"] = svc.webtasks.secrets_of(record)
+    elif decrypt:
+        body["ectx"] = svc.webtasks.open_ectx(subject["ectx"], ten)
+    if record is not None:
+        meta = svc.webtasks.meta_of(record)
+        if _truthy(request, "meta") and meta:
+            body["meta"] = meta
+        if _truthy(request, "fetch_code"):
+            body["code"] = record.code
     return json_response(body)
 
 
