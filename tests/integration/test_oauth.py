@@ -778,3 +778,27 @@ def test_client_credentials_without_a_hook_uses_basic_auth(server: Server, seed:
     assert claims["sub"] == f"{seed.confidential_id}@clients"
     assert claims["scope"] == "read:sample write:sample"
     assert "https://foo.com/claim" not in claims
+
+
+def test_javascript_seed_hook_mints_the_same_token(server: Server, tenant: Tenant) -> None:
+    """The seed's myrule.js, byte for byte, as the tenant's password-exchange hook."""
+    put_hook(server, tenant.name, "myrule", (ROOT / "examples" / "seed" / "myrule.js").read_text())
+    response = password_request(server, tenant)
+    assert response.status_code == 200, response.text
+    claims = verify(server, response.json()["access_token"], f"/tenants/{tenant.name}")
+    assert claims["scope"] == "read:sample extra"
+    assert claims["https://foo.com/claim"] == "bar"
+
+
+def test_javascript_hook_refusal_is_access_denied(server: Server, tenant: Tenant) -> None:
+    code = (
+        "module.exports = function (client, scope, audience, context, cb) {\n"
+        "  cb(new Error('Users of ' + client.name + ' may not call this API'));\n};\n"
+    )
+    put_hook(server, tenant.name, "deny", code)
+    response = password_request(server, tenant)
+    assert response.status_code == 403
+    assert response.json() == {
+        "error": "access_denied",
+        "error_description": "Users of Seed App may not call this API",
+    }
