@@ -65,6 +65,21 @@ class PayloadTooLarge(APIError):
     error = "Payload too large"
 
 
+class ScriptFailed(APIError):
+    """The rule's sandbox process was killed (a limit) or died while it ran (the rule's fault)."""
+
+    status = 500
+    error = "Script execution failed"
+
+
+class ScriptTimedOut(APIError):
+    """The rule did not finish within the wall-clock limit; its worker was killed (the rule's
+    fault)."""
+
+    status = 500
+    error = "Request to Webtask exceeded allowed execution time"
+
+
 class ServiceUnavailable(APIError):
     """The sandbox cannot take the call right now (load or shutdown; retry)."""
 

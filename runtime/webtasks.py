@@ -14,7 +14,15 @@ from typing import Any
 from compilers import Compiler, UnknownCompiler, get_compiler
 from runtime import hooks, issuance, tokens
 from runtime.crypto import DecryptionError, SecretBox
-from runtime.errors import BadRequest, Conflict, NotFound
+from runtime.errors import (
+    APIError,
+    BadRequest,
+    Conflict,
+    NotFound,
+    ScriptFailed,
+    ScriptTimedOut,
+    ServiceUnavailable,
+)
 from runtime.issuance import Plan
 from runtime.keys import Keys
 from runtime.names import (
@@ -24,7 +32,14 @@ from runtime.names import (
     code_url,
 )
 from runtime.store import ExclusiveTaken, Store, WebtaskRecord, code_hash
-from sandbox.errors import CompileFailed
+from sandbox.errors import (
+    CompileFailed,
+    ExecutionTimeout,
+    PoolBusy,
+    PoolClosed,
+    SandboxError,
+    WorkerCrashed,
+)
 from sandbox.pool import WorkerPool
 
 logger = logging.getLogger(__name__)
@@ -33,6 +48,19 @@ logger = logging.getLogger(__name__)
 def rule_hash(code: str, language: str | None) -> str:
     """Cache key of compiled code in a worker: the source and the language it is read as."""
     return code_hash(f"{language or ''}\0{code}")
+
+
+def _upload_failure(exc: SandboxError) -> APIError:
+    """What to answer when compiling an upload did not get to a verdict: module-level code
+    (run by the compile step) was killed, or no worker could take it."""
+    if isinstance(exc, WorkerCrashed):
+        return ScriptFailed(str(exc))
+    if isinstance(exc, ExecutionTimeout):
+        return ScriptTimedOut(str(exc))
+    busy = ServiceUnavailable(str(exc))
+    if isinstance(exc, PoolBusy | PoolClosed):
+        busy.headers["Retry-After"] = str(getattr(exc, "retry_after_s", 1))
+    return busy
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +175,8 @@ class Webtasks:
             await self.pool.compile(container, rule_hash(code, language), code, language)
         except CompileFailed as exc:
             raise BadRequest(str(exc), language=exc.language, details=exc.diagnostics) from exc
+        except SandboxError as exc:
+            raise _upload_failure(exc) from exc
         now = time.time()
         claims = {**plan.claims, "url": code_url(container, name)}
         if secrets:
