@@ -10,6 +10,7 @@ stream as "Connection to streaming log endpoint lost".
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from runtime.auth import authenticate, require_container
-from runtime.bus import Subscription
+from runtime.bus import Bus, Subscription
 from runtime.names import check_name
 from runtime.services import services
 
@@ -42,6 +43,16 @@ async def events(subscription: Subscription, ping_interval_s: float) -> AsyncGen
         subscription.close()
 
 
+def log_stream(bus: Bus, container: str, ping_interval_s: float) -> AsyncGenerator[bytes, None]:
+    """Subscribe now and return the event stream. A client gone before the first chunk never
+    starts the generator, so its ``finally`` never runs: the subscription is also dropped when
+    the generator is collected."""
+    subscription = bus.subscribe(container)
+    body = events(subscription, ping_interval_s)
+    weakref.finalize(body, subscription.close)
+    return body
+
+
 async def stream_logs(request: Request) -> Response:
     svc = services(request)
     container = check_name("container", request.path_params["container"])
@@ -49,9 +60,9 @@ async def stream_logs(request: Request) -> Response:
     require_container(claims, container)
     # Subscribe before answering: a record published right after wt sees the stream open
     # must not be lost.
-    subscription = svc.bus.subscribe(container)
+    body = log_stream(svc.bus, container, PING_INTERVAL_S)
     return StreamingResponse(
-        events(subscription, PING_INTERVAL_S),
+        body,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

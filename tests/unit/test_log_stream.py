@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import re
 
-from runtime.api_logs import PING, event, events
+from runtime.api_logs import PING, event, events, log_stream
 from runtime.bus import InProcessBus, log_record
 
 
@@ -116,3 +117,12 @@ def test_slow_reader_loses_lines_instead_of_blocking() -> None:
         return got
 
     assert asyncio.run(scenario()) == 2
+
+
+def test_a_stream_never_started_still_unsubscribes_when_collected() -> None:
+    bus = InProcessBus()
+    stream = log_stream(bus, "acme", 10)
+    assert bus.subscribers("acme") == 1
+    del stream
+    gc.collect()
+    assert bus.subscribers("acme") == 0
