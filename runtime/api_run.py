@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import secrets
+import random
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -73,7 +73,7 @@ async def run_webtask(request: Request) -> Response:
     container, name = request.path_params["container"], request.path_params["name"]
     runnable = await svc.webtasks.runnable(container, name)
     body = await read_body(request, svc.settings.max_body_bytes)
-    req_id = secrets.token_hex(8)
+    req_id = f"{random.getrandbits(64):016x}"
     headers = {k.lower(): v for k, v in request.headers.items()}
     hook = HookRequest(
         method=request.method,
@@ -98,20 +98,30 @@ async def execute(svc: Services, runnable: Runnable, hook: HookRequest, req_id: 
     if isinstance(prepared, Reply):
         return prepared
     started = time.perf_counter()
-    svc.bus.publish(container, log_record(container, f"{name}: start", req_id=req_id))
+    # Log records cost more than the rest of a warm call: build them only for listeners.
+    listening = svc.bus.listening(container)
+    if listening:
+        svc.bus.publish(container, log_record(container, f"{name}: start", req_id=req_id))
     try:
         outcome = await svc.pool.run(
             container,
             runnable.code_hash,
             runnable.record.code,
             prepared,
-            on_log=lambda line: svc.bus.publish(
-                container, log_record(container, line, req_id=req_id, sandbox=True)
-            ),
+            on_log=(
+                lambda line: svc.bus.publish(
+                    container, log_record(container, line, req_id=req_id, sandbox=True)
+                )
+            )
+            if listening
+            else None,
+            language=runnable.language,
         )
     except SandboxError as exc:
         svc.bus.publish(container, failure_record(container, name, req_id, exc))
         raise
+    if not listening:
+        return runnable.compiler.respond(outcome)
     elapsed_ms = (time.perf_counter() - started) * 1000
     if outcome.error is not None:
         svc.bus.publish(

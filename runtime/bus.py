@@ -61,6 +61,10 @@ class Subscription(Protocol):
 class Bus(Protocol):
     def publish(self, container: str, record: dict[str, Any]) -> None: ...
 
+    def listening(self, container: str) -> bool:
+        """Whether a record for ``container`` could reach anyone (lets hot paths skip work)."""
+        ...
+
     def subscribe(self, container: str) -> Subscription: ...
 
 
@@ -96,6 +100,9 @@ class InProcessBus:
         subscription = _QueueSubscription(self, container, self._queue_size)
         self._subscribers.setdefault(container, set()).add(subscription)
         return subscription
+
+    def listening(self, container: str) -> bool:
+        return bool(self._subscribers.get(container))
 
     def subscribers(self, container: str) -> int:
         return len(self._subscribers.get(container, ()))
