@@ -130,7 +130,7 @@ def main() -> int:
         {
             "WTHOST_DATA_DIR": str(data / "data"),
             "WTHOST_LOG_LEVEL": "warning",
-            "WTHOST_MAX_WORKERS": "64",
+            "WTHOST_MAX_WORKERS": os.environ.get("BENCH_MAX_WORKERS", "64"),
             "WTHOST_SPARE_WORKERS": "2",
         }
     )

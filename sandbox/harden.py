@@ -196,6 +196,7 @@ class Limits:
     memory_mb: int
     uid: int
     nofile: int = 16
+    nice: int = 10
     layers: tuple[str, ...] = ("rlimits", "unshare", "drop_privileges", "prctl", "seccomp")
 
 
@@ -252,6 +253,9 @@ class Hardener:
         return report
 
     def rlimits(self, limits: Limits) -> str:
+        # Rules run below the server's priority: a CPU-bound rule cannot starve the server's
+        # event loop, and waking a worker does not preempt the server mid-request.
+        os.nice(limits.nice)
         memory = limits.memory_mb * 2**20
         cpu_s = max(1, -(-limits.cpu_ms // 1000))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, resource.RLIM_INFINITY))
