@@ -38,12 +38,9 @@ class ClientCredentialsExchange:
     name = "auth0-ext-compilers/client-credentials-exchange"
 
     def prepare(self, request: HookRequest) -> Invocation | Reply:
-        denied = extension.authorize(request)
-        if denied is not None:
-            return extension.error_reply(denied)
-        body = extension.read_body(request)
-        if isinstance(body, RuleError):
-            return extension.error_reply(body)
+        body = extension.authorized_body(request)
+        if isinstance(body, Reply):
+            return body
         try:
             problem = check(body)
             if problem is not None:

@@ -82,6 +82,18 @@ def authorize(request: HookRequest) -> RuleError | None:
     return RuleError(message="Unauthorized extensibility point", props={"statusCode": 500})
 
 
+def authorized_body(request: HookRequest) -> Body | Reply:
+    """The shared start of every extensibility point: authorize, then read the body; a
+    ``Reply`` is the error envelope to answer at once."""
+    denied = authorize(request)
+    if denied is not None:
+        return error_reply(denied)
+    body = read_body(request)
+    if isinstance(body, RuleError):
+        return error_reply(body)
+    return body
+
+
 def read_body(request: HookRequest) -> Body | RuleError:
     """The body as the reference adapter hands it to the compiler, or the parse error."""
     preparsed = request.ctx.get("body", UNDEFINED)

@@ -42,12 +42,9 @@ class PasswordExchange:
     name = "auth0-ext-compilers/password-exchange"
 
     def prepare(self, request: HookRequest) -> Invocation | Reply:
-        denied = extension.authorize(request)
-        if denied is not None:
-            return extension.error_reply(denied)
-        body = extension.read_body(request)
-        if isinstance(body, RuleError):
-            return extension.error_reply(body)
+        body = extension.authorized_body(request)
+        if isinstance(body, Reply):
+            return body
         problems = {5: _check(body, with_user=False), 6: _check(body, with_user=True)}
         if problems[5] is not None and problems[5] == problems[6]:
             return extension.error_reply(RuleError(message=problems[5]))

@@ -89,12 +89,9 @@ class SendPhoneMessage:
     name = "auth0-ext-compilers/send-phone-message"
 
     def prepare(self, request: HookRequest) -> Invocation | Reply:
-        denied = extension.authorize(request)
-        if denied is not None:
-            return extension.error_reply(denied)
-        body = extension.read_body(request)
-        if isinstance(body, RuleError):
-            return extension.error_reply(body)
+        body = extension.authorized_body(request)
+        if isinstance(body, Reply):
+            return body
         try:
             problem = check(body)
         except extension.NullDereference as crash:

@@ -44,12 +44,9 @@ class UserRegistration:
         self.arity_error = f"A {point} rule must take (user, context, cb)."
 
     def prepare(self, request: HookRequest) -> Invocation | Reply:
-        denied = extension.authorize(request)
-        if denied is not None:
-            return extension.error_reply(denied)
-        body = extension.read_body(request)
-        if isinstance(body, RuleError):
-            return extension.error_reply(body)
+        body = extension.authorized_body(request)
+        if isinstance(body, Reply):
+            return body
         problem = check(body)
         if problem is not None:
             return extension.error_reply(RuleError(message=problem))
