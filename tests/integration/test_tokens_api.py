@@ -305,7 +305,11 @@ def test_log_stream_reports_kills(server: Server, log_lines: tuple[str, list[byt
     killed = [r for r in _records(chunks, "worker killed") if r.get("killed")]
     assert len(killed) == 1
     assert killed[0]["level"] == 50
-    assert "exceeded allowed execution time" in killed[0]["msg"]
+    # A busy loop meets the CPU limit and the wall clock at about the same time: either kill.
+    assert (
+        "exceeded allowed execution time" in killed[0]["msg"]
+        or "used up its CPU time limit" in killed[0]["msg"]
+    )
 
 
 def test_log_stream_needs_a_token_for_the_container(server: Server) -> None:
