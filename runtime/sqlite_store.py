@@ -82,6 +82,15 @@ CREATE TABLE IF NOT EXISTS oauth_users (
 """
 
 
+# Cluster-wide values (``Store.setdefault``): key fingerprints, the bus namespace.
+CLUSTER_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cluster (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
 class SQLiteStore:
     """``Store`` on a local SQLite database file."""
 
@@ -101,6 +110,7 @@ class SQLiteStore:
             db.executescript(SCHEMA)
             _migrate_exclusive(db)
             db.executescript(OAUTH_SCHEMA)
+            db.executescript(CLUSTER_SCHEMA)
             return db
 
         self._db = await asyncio.to_thread(connect)
@@ -343,6 +353,16 @@ class SQLiteStore:
         return await self._delete(
             "DELETE FROM oauth_users WHERE container = ? AND email = ?", (container, email)
         )
+
+    # --- Cluster-wide values ---------------------------------------------------------------
+
+    async def setdefault(self, name: str, value: str) -> str:
+        def run(db: sqlite3.Connection) -> str:
+            db.execute("INSERT OR IGNORE INTO cluster (name, value) VALUES (?, ?)", (name, value))
+            row = db.execute("SELECT value FROM cluster WHERE name = ?", (name,)).fetchone()
+            return str(row[0])
+
+        return await self._run(run)
 
 
 @contextlib.contextmanager

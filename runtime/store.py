@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from runtime.errors import ServiceUnavailable
 from runtime.oauth.records import ApiRecord, ClientRecord, UserRecord
 
 
@@ -51,6 +52,11 @@ class ExclusiveTaken(Exception):
     def __init__(self, holder: str) -> None:
         super().__init__(f"The slot is held by webtask {holder!r}.")
         self.holder = holder
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """A network database cannot be reached or refused the connection (the operator's problem;
+    the request may be retried). Nothing is known to have been written."""
 
 
 class Store(Protocol):
@@ -108,3 +114,10 @@ class Store(Protocol):
     async def list_users(self, container: str) -> list[UserRecord]: ...
 
     async def delete_user(self, container: str, email: str) -> bool: ...
+
+    # --- Cluster-wide values (scale-out): the Redis namespace, key fingerprints -------------
+
+    async def setdefault(self, name: str, value: str) -> str:
+        """Store ``value`` under ``name`` unless a value is there; return the stored one (the
+        first writer wins, atomically, like ``dict.setdefault``)."""
+        ...
