@@ -10,10 +10,12 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from runtime.cron import sqlite as cron_sql
+from runtime.cron.records import CronClaim, CronJob, CronRun, CronState
 from runtime.oauth.records import ApiRecord, ClientRecord, UserRecord
 from runtime.store import ExclusiveTaken, WebtaskRecord
 
@@ -111,6 +113,7 @@ class SQLiteStore:
             _migrate_exclusive(db)
             db.executescript(OAUTH_SCHEMA)
             db.executescript(CLUSTER_SCHEMA)
+            db.executescript(cron_sql.SCHEMA)
             return db
 
         self._db = await asyncio.to_thread(connect)
@@ -363,6 +366,48 @@ class SQLiteStore:
             return str(row[0])
 
         return await self._run(run)
+
+    # --- Cron (runtime/cron/sqlite.py holds the SQL) ---------------------------------------
+
+    async def put_cron_job(self, job: CronJob) -> CronJob | None:
+        return await self._run(lambda db: cron_sql.put_job(db, job))
+
+    async def get_cron_job(self, container: str, name: str) -> CronJob | None:
+        return await self._run(lambda db: cron_sql.get_job(db, container, name))
+
+    async def list_cron_jobs(
+        self, container: str, meta: Mapping[str, str], offset: int, limit: int
+    ) -> list[CronJob]:
+        return await self._run(lambda db: cron_sql.list_jobs(db, container, meta, offset, limit))
+
+    async def set_cron_state(
+        self, container: str, name: str, state: CronState, next_run_at: float, at: float
+    ) -> CronJob | None:
+        return await self._run(
+            lambda db: cron_sql.set_state(db, container, name, state, next_run_at, at)
+        )
+
+    async def delete_cron_job(self, container: str, name: str) -> bool:
+        return await self._run(lambda db: cron_sql.delete_job(db, container, name))
+
+    async def cron_history(
+        self, container: str, name: str, offset: int, limit: int
+    ) -> list[CronRun] | None:
+        return await self._run(lambda db: cron_sql.history(db, container, name, offset, limit))
+
+    async def claim_cron_run(
+        self,
+        now: float,
+        node: str,
+        lease_s: float,
+        advance: Callable[[CronJob, float], float | None],
+    ) -> CronClaim | None:
+        return await self._run(lambda db: cron_sql.claim(db, now, node, lease_s, advance))
+
+    async def finish_cron_run(
+        self, claim: CronClaim, run: CronRun | None, state: CronState | None, keep: int
+    ) -> bool:
+        return await self._run(lambda db: cron_sql.finish(db, claim, run, state, keep))
 
 
 @contextlib.contextmanager

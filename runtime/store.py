@@ -7,10 +7,11 @@ only as ciphertext. Everything is async so a network database slots in without c
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from runtime.cron.records import CronClaim, CronJob, CronRun, CronState
 from runtime.errors import ServiceUnavailable
 from runtime.oauth.records import ApiRecord, ClientRecord, UserRecord
 
@@ -120,4 +121,55 @@ class Store(Protocol):
     async def setdefault(self, name: str, value: str) -> str:
         """Store ``value`` under ``name`` unless a value is there; return the stored one (the
         first writer wins, atomically, like ``dict.setdefault``)."""
+        ...
+
+    # --- Cron (runtime/cron): jobs, the lease of a run in flight, run history --------------
+    # A job belongs to the webtask of the same container and name; deleting the webtask
+    # deletes the job and its history.
+
+    async def put_cron_job(self, job: CronJob) -> CronJob | None:
+        """Insert or replace schedule, tz, state, token, meta, next run and expiry; counters,
+        history, ``created_at`` and a lease survive a replace. None when the webtask does not
+        exist (checked atomically with the write)."""
+        ...
+
+    async def get_cron_job(self, container: str, name: str) -> CronJob | None: ...
+
+    async def list_cron_jobs(
+        self, container: str, meta: Mapping[str, str], offset: int, limit: int
+    ) -> list[CronJob]:
+        """Jobs of a container by name; every ``meta`` pair must match."""
+        ...
+
+    async def set_cron_state(
+        self, container: str, name: str, state: CronState, next_run_at: float, at: float
+    ) -> CronJob | None: ...
+
+    async def delete_cron_job(self, container: str, name: str) -> bool: ...
+
+    async def cron_history(
+        self, container: str, name: str, offset: int, limit: int
+    ) -> list[CronRun] | None:
+        """Runs newest first; None when the job does not exist."""
+        ...
+
+    async def claim_cron_run(
+        self,
+        now: float,
+        node: str,
+        lease_s: float,
+        advance: Callable[[CronJob, float], float | None],
+    ) -> CronClaim | None:
+        """Atomically take one due run for ``node``: an active job whose ``next_run_at`` has
+        come (its next run moves to ``advance(job, now)``, or the job becomes ``invalid`` when
+        that is None), or any job whose lease ran out (the same run, ``retry``). The lease
+        lasts ``lease_s``. Concurrent callers, on any node, never get the same run."""
+        ...
+
+    async def finish_cron_run(
+        self, claim: CronClaim, run: CronRun | None, state: CronState | None, keep: int
+    ) -> bool:
+        """Record ``run`` (keeping the newest ``keep``), count it, set ``state`` if given and
+        release the lease, atomically; False (nothing written) when the lease is no longer
+        the claimed one."""
         ...
