@@ -50,6 +50,7 @@ def pool_config(settings: Settings) -> PoolConfig:
         max_calls=settings.worker_max_calls,
         idle_s=settings.worker_idle_s,
         spare_workers=settings.spare_workers,
+        container_workers=settings.container_workers,
         isolation=settings.isolation,
         required_layers=settings.sandbox_require,
     )

@@ -148,6 +148,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("max_workers", "16", _int(1, 4096), "Most worker processes alive at once."),
     Setting(
+        "container_workers",
+        "4",
+        _int(1, 4096),
+        "Most workers one container may hold at once; more concurrent calls queue (fairness, p99).",
+    ),
+    Setting(
         "spare_workers", "2", _int(0, 64), "Pre-hardened workers kept ready for new containers."
     ),
     Setting(
@@ -227,6 +233,7 @@ class Settings:
     max_code_bytes: int = 524288
     isolation: Isolation = "container"
     max_workers: int = 16
+    container_workers: int = 4
     spare_workers: int = 2
     worker_max_calls: int = 1000
     worker_idle_s: int = 300

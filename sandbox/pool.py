@@ -41,6 +41,7 @@ class PoolConfig:
     idle_s: float
     spare_workers: int
     isolation: Literal["container", "invocation"]
+    container_workers: int = 4
     required_layers: tuple[str, ...] = ()
 
 
@@ -54,7 +55,10 @@ class WorkerPool:
         self._spares: list[WorkerProcess] = []
         self._busy: set[WorkerProcess] = set()
         self._starting = 0
-        self._waiters: list[asyncio.Future[None]] = []
+        # Calls waiting for a worker, oldest first. A released worker is handed straight to
+        # the oldest waiter of its container (so newcomers cannot overtake it); others are
+        # woken with None to retry (evict an idle worker, start one).
+        self._waiters: list[tuple[str, asyncio.Future[WorkerProcess | None]]] = []
         self._closed = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self.layers: dict[str, str] = {}
@@ -83,7 +87,7 @@ class WorkerPool:
 
     async def close(self) -> None:
         self._closed = True
-        for waiter in self._waiters:
+        for _, waiter in self._waiters:
             if not waiter.done():
                 waiter.set_exception(PoolClosed("The server is shutting down."))
         for task in list(self._tasks):
@@ -137,7 +141,7 @@ class WorkerPool:
             info = await self._ensure_loaded(worker, code_hash, code, language)
             args = invocation.args_for(info.arity)
             if isinstance(args, RuleError):
-                return Outcome(error=args)
+                return Outcome(error=args, language=info.language)
             worker.calls += 1
             message = {"t": "call", "id": worker.next_id(), "hash": code_hash, "args": args}
             if info.arity in invocation.raw_arities:
@@ -202,11 +206,17 @@ class WorkerPool:
         await worker.kill()
         raise WorkerCrashed("the worker answered a load with an unexpected message")
 
+    def _count(self, container: str) -> int:
+        """Workers bound to ``container``, idle or busy."""
+        busy = sum(1 for worker in self._busy if worker.container == container)
+        return busy + len(self._idle.get(container, ()))
+
     def _total(self) -> int:
         idle = sum(len(ws) for ws in self._idle.values())
         return idle + len(self._busy) + len(self._spares) + self._starting
 
     async def _acquire(self, container: str) -> WorkerProcess:
+        retried = False
         while True:
             if self._closed:
                 raise PoolClosed("The server is shutting down.")
@@ -216,25 +226,40 @@ class WorkerPool:
                 if worker.alive and not worker.exited:
                     self._busy.add(worker)
                     return worker
-            if self._spares:
+            if self._count(container) >= self.config.container_workers:
+                pass  # this container has its share: wait for one of its own workers
+            elif self._spares:
                 worker = self._spares.pop()
                 self._refill_spares()
                 if worker.alive:
                     return self._bind(worker, container)
                 continue
-            if self._total() < self.config.max_workers:
+            elif self._total() < self.config.max_workers:
                 return self._bind(await self._start_counted(), container)
-            if self._evict_one():
+            elif self._evict_one():
                 continue
-            if len(self._waiters) >= self.config.max_queue:
+            if not retried and len(self._waiters) >= self.config.max_queue:
                 raise PoolBusy()
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
+            waiter: asyncio.Future[WorkerProcess | None] = (
+                asyncio.get_running_loop().create_future()
+            )
+            entry = (container, waiter)
+            # A waiter woken to retry keeps its place at the head of the line.
+            self._waiters.insert(0 if retried else len(self._waiters), entry)
             try:
-                await waiter
+                handed = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                    late = waiter.result()
+                    if late is not None:
+                        self._release(late)  # handed over just as we were cancelled
+                raise
             finally:
                 with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
+                    self._waiters.remove(entry)
+            if handed is not None:
+                return handed
+            retried = True
 
     def _bind(self, worker: WorkerProcess, container: str) -> WorkerProcess:
         worker.container = container
@@ -290,11 +315,16 @@ class WorkerPool:
             self._refill_spares()
         else:
             assert worker.container is not None  # bound in _acquire
+            for container, waiter in self._waiters:
+                if container == worker.container and not waiter.done():
+                    self._busy.add(worker)
+                    waiter.set_result(worker)
+                    return
             self._idle.setdefault(worker.container, []).append(worker)
         self._wake()
 
     def _wake(self) -> None:
-        for waiter in self._waiters:
+        for _, waiter in self._waiters:
             if not waiter.done():
                 waiter.set_result(None)
                 return
@@ -348,5 +378,7 @@ def _outcome(reply: dict[str, Any]) -> Outcome:
             kind=kind if isinstance(kind, str) else None,
             text=text if isinstance(text, str) else None,
             thrown=bool(reply.get("thrown")),
+            plain=bool(error.get("plain")),
+            value=error.get("value"),
         )
     )
