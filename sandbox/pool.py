@@ -141,7 +141,7 @@ class WorkerPool:
             info = await self._ensure_loaded(worker, code_hash, code, language)
             args = invocation.args_for(info.arity)
             if isinstance(args, RuleError):
-                return Outcome(error=args, language=info.language)
+                return Outcome(error=args)
             worker.calls += 1
             message = {"t": "call", "id": worker.next_id(), "hash": code_hash, "args": args}
             if info.arity in invocation.raw_arities:
@@ -378,7 +378,5 @@ def _outcome(reply: dict[str, Any]) -> Outcome:
             kind=kind if isinstance(kind, str) else None,
             text=text if isinstance(text, str) else None,
             thrown=bool(reply.get("thrown")),
-            plain=bool(error.get("plain")),
-            value=error.get("value"),
         )
     )
