@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from runtime.cron import postgres as cron_sql
+
 # Any constant works; it only has to be the same on every node (it spells "wthost" in hex).
 MIGRATION_LOCK = 0x777468_6F7374
 
@@ -69,6 +71,8 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     """,
+    # 2: cron jobs, their leases and run history.
+    cron_sql.SCHEMA,
 )
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import asyncpg
 
+from runtime.cron import postgres as cron_sql
+from runtime.cron.records import CronClaim, CronJob, CronRun, CronState
 from runtime.oauth.records import ApiRecord, ClientRecord, UserRecord
 from runtime.pg_schema import migrate
 from runtime.store import ExclusiveTaken, StoreUnavailable, WebtaskRecord
@@ -293,6 +295,48 @@ class PostgresStore:
         return await self._delete(
             "DELETE FROM oauth_users WHERE container = $1 AND email = $2", container, email
         )
+
+    # --- Cron (runtime/cron/postgres.py holds the SQL) -------------------------------------
+
+    async def put_cron_job(self, job: CronJob) -> CronJob | None:
+        return await self._run(lambda db: cron_sql.put_job(db, job))
+
+    async def get_cron_job(self, container: str, name: str) -> CronJob | None:
+        return await self._run(lambda db: cron_sql.get_job(db, container, name))
+
+    async def list_cron_jobs(
+        self, container: str, meta: Mapping[str, str], offset: int, limit: int
+    ) -> list[CronJob]:
+        return await self._run(lambda db: cron_sql.list_jobs(db, container, meta, offset, limit))
+
+    async def set_cron_state(
+        self, container: str, name: str, state: CronState, next_run_at: float, at: float
+    ) -> CronJob | None:
+        return await self._run(
+            lambda db: cron_sql.set_state(db, container, name, state, next_run_at, at)
+        )
+
+    async def delete_cron_job(self, container: str, name: str) -> bool:
+        return await self._run(lambda db: cron_sql.delete_job(db, container, name))
+
+    async def cron_history(
+        self, container: str, name: str, offset: int, limit: int
+    ) -> list[CronRun] | None:
+        return await self._run(lambda db: cron_sql.history(db, container, name, offset, limit))
+
+    async def claim_cron_run(
+        self,
+        now: float,
+        node: str,
+        lease_s: float,
+        advance: Callable[[CronJob, float], float | None],
+    ) -> CronClaim | None:
+        return await self._run(lambda db: cron_sql.claim(db, now, node, lease_s, advance))
+
+    async def finish_cron_run(
+        self, claim: CronClaim, run: CronRun | None, state: CronState | None, keep: int
+    ) -> bool:
+        return await self._run(lambda db: cron_sql.finish(db, claim, run, state, keep))
 
 
 async def _upsert(db: asyncpg.Connection, record: WebtaskRecord) -> None:

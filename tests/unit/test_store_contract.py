@@ -4,11 +4,13 @@ made for this test session and dropped after it). Each test starts from an empty
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from runtime.cron.records import CronJob, CronRun, CronState, Lease, RunType
 from runtime.oauth.records import ApiRecord, ClientRecord, UserRecord
 from runtime.postgres_store import PostgresStore
 from runtime.sqlite_store import SQLiteStore
@@ -350,3 +352,248 @@ def test_everything_survives_a_reopen(backend: Callable[[], Store]) -> None:
             await again.close()
 
     asyncio.run(main())
+
+
+# --- cron -----------------------------------------------------------------------------------------
+
+
+def cron_job(
+    name: str = "w",
+    *,
+    container: str = "c",
+    next_run_at: float = 100.0,
+    state: CronState = "active",
+    meta: dict[str, str] | None = None,
+    schedule: str = "*/5 * * * *",
+    updated: float = 1.0,
+) -> CronJob:
+    return CronJob(
+        container=container,
+        name=name,
+        schedule=schedule,
+        tz="Europe/Paris",
+        state=state,
+        token=f"token-{name}",
+        meta=meta or {},
+        created_at=1.0,
+        updated_at=updated,
+        next_run_at=next_run_at,
+        expires_at=None,
+    )
+
+
+def cron_run(n: int, kind: RunType = "success") -> CronRun:
+    return CronRun(
+        scheduled_at=float(n),
+        started_at=n + 0.25,
+        completed_at=n + 0.5,
+        type=kind,
+        status_code=200 if kind == "success" else 500,
+        body=f"body {n}",
+        headers={"content-type": "application/json"},
+    )
+
+
+def every_minute(job: CronJob, now: float) -> float | None:
+    return now + 60
+
+
+async def with_webtasks(store: Store, *names: str, container: str = "c") -> None:
+    for name in names:
+        await store.put_webtask(webtask(container, name))
+
+
+def test_a_cron_job_needs_its_webtask_and_reads_back(run: Runner) -> None:
+    async def scenario(store: Store) -> None:
+        job = cron_job(meta={"a": "1", "ü": "✓"})
+        assert await store.put_cron_job(job) is None
+        assert await store.get_cron_job("c", "w") is None
+        await with_webtasks(store, "w")
+        assert await store.put_cron_job(job) == job
+        assert await store.get_cron_job("c", "w") == job
+        assert await store.get_cron_job("c", "other") is None
+
+    run(scenario)
+
+
+def test_replacing_a_job_keeps_counters_created_at_history_and_lease(run: Runner) -> None:
+    async def scenario(store: Store) -> None:
+        await with_webtasks(store, "w")
+        await store.put_cron_job(cron_job(next_run_at=10.0))
+        claim = await store.claim_cron_run(20.0, "node-a", 30.0, every_minute)
+        assert claim is not None
+        assert await store.finish_cron_run(claim, cron_run(1), None, 10) is True
+        claim = await store.claim_cron_run(100.0, "node-a", 30.0, every_minute)
+        assert claim is not None
+        replaced = cron_job(next_run_at=500.0, schedule="0 * * * *", updated=7.0)
+        replaced = dataclasses.replace(replaced, created_at=99.0, token="new")
+        got = await store.put_cron_job(replaced)
+        assert got == dataclasses.replace(
+            replaced, created_at=1.0, run_count=1, last_run=cron_run(1), lease=claim.lease
+        )
+        assert await store.cron_history("c", "w", 0, 10) == [cron_run(1)]
+
+    run(scenario)
+
+
+def test_cron_jobs_list_by_name_with_meta_filters(run: Runner) -> None:
+    async def scenario(store: Store) -> None:
+        await with_webtasks(store, "b", "a", "c")
+        await with_webtasks(store, "a", container="d")
+        await store.put_cron_job(cron_job("b", meta={"k": "1", "x": "y"}))
+        await store.put_cron_job(cron_job("a", meta={"k": "1"}))
+        await store.put_cron_job(cron_job("c", meta={"k": "2"}))
+        await store.put_cron_job(cron_job("a", container="d", meta={"k": "1"}))
+        names = [j.name for j in await store.list_cron_jobs("c", {}, 0, 10)]
+        assert names == ["a", "b", "c"]
+        assert [j.name for j in await store.list_cron_jobs("c", {"k": "1"}, 0, 10)] == ["a", "b"]
+        both = await store.list_cron_jobs("c", {"k": "1", "x": "y"}, 0, 10)
+        assert [j.name for j in both] == ["b"]
+        assert await store.list_cron_jobs("c", {"k": "3"}, 0, 10) == []
+        assert [j.name for j in await store.list_cron_jobs("c", {}, 1, 1)] == ["b"]
+        assert [j.container for j in await store.list_cron_jobs("d", {}, 0, 10)] == ["d"]
+
+    run(scenario)
+
+
+def test_set_state_and_delete_a_cron_job(run: Runner) -> None:
+    async def scenario(store: Store) -> None:
+        await with_webtasks(store, "w")
+        await store.put_cron_job(cron_job())
+        got = await store.set_cron_state("c", "w", "inactive", 300.0, 9.0)
+        assert got == cron_job(state="inactive", next_run_at=300.0, updated=9.0)
+        assert await store.set_cron_state("c", "nope", "active", 1.0, 1.0) is None
+        assert await store.delete_cron_job("c", "w") is True
+        assert await store.delete_cron_job("c", "w") is False
+        assert await store.get_cron_job("c", "w") is None
+        assert await store.cron_history("c", "w", 0, 10) is None
+        assert await store.get_webtask("c", "w") is not None  # the webtask stays
+
+    run(scenario)
+
+
+def test_deleting_the_webtask_deletes_its_job_and_history(run: Runner) -> None:
+    async def scenario(store: Store) -> None:
+        await with_webtasks(store, "w")
+        await store.put_cron_job(cron_job(next_run_at=1.0))
+        claim = await store.claim_cron_run(2.0, "n", 30.0, every_minute)
+        assert claim is not None
+        await store.finish_cron_run(claim, cron_run(1), None, 10)
+        assert await store.delete_webtask("c", "w") is True
+        assert await store.get_cron_job("c", "w") is None
+        await with_webtasks(store, "w")
+        await store.put_cron_job(cron_job())
+        assert await store.cron_history("c", "w", 0, 10) == []
+
+    run(scenario)
+
+
+def test_a_claim_takes_the_most_overdue_active_run_and_moves_it_on(run: Runner) -> None:
+    async def scenario(store: Store) -> None:
+        await with_webtasks(store, "late", "later", "future", "off")
+        await store.put_cron_job(cron_job("later", next_run_at=50.0))
+        await store.put_cron_job(cron_job("late", next_run_at=40.0))
+        await store.put_cron_job(cron_job("future", next_run_at=1000.0))
+        await store.put_cron_job(cron_job("off", next_run_at=10.0, state="inactive"))
+        assert await store.claim_cron_run(30.0, "n", 60.0, every_minute) is None
+        first = await store.claim_cron_run(100.0, "n", 60.0, every_minute)
+        assert first is not None
+        assert (first.job.name, first.retry) == ("late", False)
+        assert first.lease == Lease(node="n", until=160.0, scheduled_at=40.0)
+        assert first.job.next_run_at == 160.0
+        assert await store.get_cron_job("c", "late") == first.job
+        second = await store.claim_cron_run(100.0, "m", 60.0, every_minute)
+        assert second is not None
+        assert second.job.name == "later"
+        assert await store.claim_cron_run(100.0, "n", 60.0, every_minute) is None
+
+    run(scenario)
+
+
+def test_a_job_without_a_next_run_becomes_invalid_when_claimed(run: Runner) -> None:
+    async def scenario(store: Store) -> None:
+        await with_webtasks(store, "w")
+        await store.put_cron_job(cron_job(next_run_at=5.0))
+        claim = await store.claim_cron_run(10.0, "n", 30.0, lambda job, now: None)
+        assert claim is not None
+        assert claim.job.state == "invalid"
+        assert claim.lease.scheduled_at == 5.0
+        assert await store.finish_cron_run(claim, cron_run(5), None, 10) is True
+        stored = await store.get_cron_job("c", "w")
+        assert stored is not None
+        assert (stored.state, stored.lease) == ("invalid", None)
+        assert await store.claim_cron_run(1e9, "n", 30.0, every_minute) is None
+
+    run(scenario)
+
+
+def test_a_run_whose_lease_ran_out_is_claimed_again_as_a_retry(run: Runner) -> None:
+    async def scenario(store: Store) -> None:
+        await with_webtasks(store, "w")
+        await store.put_cron_job(cron_job(next_run_at=10.0))
+        dead = await store.claim_cron_run(10.0, "dead-node", 30.0, every_minute)
+        assert dead is not None
+        assert await store.claim_cron_run(39.0, "b", 30.0, every_minute) is None
+        retry = await store.claim_cron_run(40.0, "b", 30.0, every_minute)
+        assert retry is not None
+        assert retry.retry is True
+        assert retry.lease == Lease(node="b", until=70.0, scheduled_at=10.0)
+        assert retry.job.next_run_at == 70.0  # moved on once, by the first claim
+        assert await store.finish_cron_run(dead, cron_run(10), None, 10) is False
+        assert await store.finish_cron_run(retry, cron_run(10), None, 10) is True
+        assert await store.finish_cron_run(retry, cron_run(10), None, 10) is False
+        assert await store.cron_history("c", "w", 0, 10) == [cron_run(10)]
+
+    run(scenario)
+
+
+def test_finishing_records_counts_trims_history_and_sets_state(run: Runner) -> None:
+    async def scenario(store: Store) -> None:
+        await with_webtasks(store, "w")
+        await store.put_cron_job(cron_job(next_run_at=0.0))
+        for n in range(1, 5):
+            claim = await store.claim_cron_run(n * 100.0, "n", 30.0, lambda job, now: now + 1)
+            assert claim is not None
+            kind: RunType = "error" if n % 2 else "success"
+            state: CronState | None = "expired" if n == 4 else None
+            assert await store.finish_cron_run(claim, cron_run(n, kind), state, 3) is True
+        job = await store.get_cron_job("c", "w")
+        assert job is not None
+        assert (job.run_count, job.error_count, job.state) == (4, 2, "expired")
+        assert job.last_run == cron_run(4, "success")
+        assert job.lease is None
+        history = await store.cron_history("c", "w", 0, 10)
+        assert history == [cron_run(4), cron_run(3, "error"), cron_run(2)]
+        assert await store.cron_history("c", "w", 1, 1) == [cron_run(3, "error")]
+
+    run(scenario)
+
+
+def test_finishing_without_a_run_only_releases_the_lease(run: Runner) -> None:
+    async def scenario(store: Store) -> None:
+        await with_webtasks(store, "w")
+        await store.put_cron_job(cron_job(next_run_at=0.0))
+        claim = await store.claim_cron_run(1.0, "n", 30.0, every_minute)
+        assert claim is not None
+        assert await store.finish_cron_run(claim, None, "inactive", 10) is True
+        job = await store.get_cron_job("c", "w")
+        assert job is not None
+        assert (job.run_count, job.state, job.lease, job.last_run) == (0, "inactive", None, None)
+
+    run(scenario)
+
+
+def test_concurrent_claims_never_get_the_same_run(run: Runner) -> None:
+    async def scenario(store: Store) -> None:
+        names = [f"job{i}" for i in range(8)]
+        await with_webtasks(store, *names)
+        for name in names:
+            await store.put_cron_job(cron_job(name, next_run_at=1.0))
+        claims = await asyncio.gather(
+            *(store.claim_cron_run(5.0, f"node{i}", 30.0, every_minute) for i in range(12))
+        )
+        taken = [c.job.name for c in claims if c is not None]
+        assert sorted(taken) == names
+        assert claims.count(None) == 4
+
+    run(scenario)
