@@ -211,6 +211,17 @@ SETTINGS: tuple[Setting, ...] = (
         _str,
         "Remote hook mode: a webtask token for the tenant's container on `WTHOST_HOOKS_URL`.",
     ),
+    # Cron (runtime/cron)
+    Setting(
+        "cron_scheduler",
+        "on",
+        _choice("on", "off"),
+        "`off`: this node fires no cron runs (the cron API still works).",
+    ),
+    Setting(
+        "cron_poll_ms", "1000", _int(50, 60_000), "How often the scheduler looks for due runs."
+    ),
+    Setting("cron_concurrency", "4", _int(1, 1000), "Most cron runs one node fires at once."),
 )
 
 
@@ -247,6 +258,9 @@ class Settings:
     login_lockout_s: int = 900
     hooks_url: str = ""
     hooks_token: str = ""
+    cron_scheduler: str = "on"
+    cron_poll_ms: int = 1000
+    cron_concurrency: int = 4
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
