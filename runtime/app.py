@@ -15,6 +15,8 @@ from starlette.routing import Route
 
 from runtime import api_logs, api_run, api_tokens, api_webtasks
 from runtime.bus import InProcessBus
+from runtime.cron import api as cron_api
+from runtime.cron.scheduler import Scheduler
 from runtime.errors import APIError, NotFound, error_body
 from runtime.http import json_response
 from runtime.keys import load_or_create_keys
@@ -69,6 +71,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     await store.open()
     pool = WorkerPool(pool_config(settings))
     oauth: TokenServer | None = None
+    scheduler: Scheduler | None = None
     try:
         try:
             layers = await pool.start()
@@ -92,8 +95,13 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
             webtasks=Webtasks(store, pool, keys, settings.max_code_bytes),
         )
         oauth = app.state.oauth = oauth_api.create_token_server(app.state.services)
+        if settings.cron_scheduler == "on":
+            scheduler = cron_api.create_scheduler(app, app.state.services)
+            await scheduler.start()
         yield
     finally:
+        if scheduler is not None:
+            await scheduler.close()
         if oauth is not None:
             await oauth.close()
         await pool.close()
@@ -159,6 +167,7 @@ def create_app(settings: Settings, **state: Any) -> Starlette:
         Route("/api/run/{container}/{name}", api_run.run_webtask, methods=RUN_METHODS),
         Route("/api/run/{container}/{name}/{rest:path}", api_run.run_webtask, methods=RUN_METHODS),
         *oauth_api.routes(),
+        *cron_api.routes(),
     ]
     app = Starlette(
         routes=routes,
