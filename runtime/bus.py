@@ -1,7 +1,8 @@
 """The log bus: rule output and infrastructure lines, fanned out per container.
 
-``InProcessBus`` serves one node; a Redis-backed bus can replace it behind the same ``Bus``
-protocol. Subscribers get bounded queues: a slow reader loses lines, never blocks a rule.
+``InProcessBus`` serves one node; ``runtime.redis_bus.RedisBus`` extends it across nodes behind
+the same ``Bus`` protocol (log fan-out and cache invalidation). Subscribers get bounded queues:
+a slow reader loses lines, never blocks a rule.
 """
 
 from __future__ import annotations
@@ -11,8 +12,12 @@ import contextlib
 import os
 import socket
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+Invalidation = Callable[[str | None, str | None], None]
+"""Drop cached copies of webtask ``(container, name)``; ``(None, None)`` drops everything."""
 
 LEVELS = {"trace": 10, "debug": 20, "info": 30, "warn": 40, "error": 50, "fatal": 60}
 _HOSTNAME = socket.gethostname()
@@ -67,6 +72,13 @@ class Bus(Protocol):
 
     def subscribe(self, container: str) -> Subscription: ...
 
+    # Cache invalidation between nodes: a write on one node reaches every node's callbacks.
+    def invalidate(self, container: str, name: str) -> None:
+        """Webtask ``container/name`` changed: run every node's ``on_invalidate`` callbacks."""
+        ...
+
+    def on_invalidate(self, callback: Invalidation) -> None: ...
+
 
 class _QueueSubscription:
     def __init__(self, bus: InProcessBus, container: str, queue_size: int) -> None:
@@ -90,6 +102,7 @@ class InProcessBus:
     def __init__(self, queue_size: int = 1000) -> None:
         self._queue_size = queue_size
         self._subscribers: dict[str, set[_QueueSubscription]] = {}
+        self._invalidations: list[Invalidation] = []
 
     def publish(self, container: str, record: dict[str, Any]) -> None:
         for subscription in self._subscribers.get(container, ()):
@@ -103,6 +116,13 @@ class InProcessBus:
 
     def listening(self, container: str) -> bool:
         return bool(self._subscribers.get(container))
+
+    def invalidate(self, container: str, name: str) -> None:
+        for callback in self._invalidations:
+            callback(container, name)
+
+    def on_invalidate(self, callback: Invalidation) -> None:
+        self._invalidations.append(callback)
 
     def subscribers(self, container: str) -> int:
         return len(self._subscribers.get(container, ()))

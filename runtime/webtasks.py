@@ -7,7 +7,7 @@ import dataclasses
 import hmac
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +86,19 @@ class Webtasks:
         self._index_key = hmac.new(keys.secrets_key, b"wthost meta index", "sha256").digest()
         self.max_code_bytes = max_code_bytes
         self._cache: dict[tuple[str, str], Runnable] = {}
+        # Bumped by every invalidation: a record read before one is not cached after it.
+        self._generation = 0
+        self.changed: Callable[[str, str], None] = self.forget
+        """Called after every write and delete; the app points it at ``Bus.invalidate`` so
+        every node (this one included) runs ``forget``."""
+
+    def forget(self, container: str | None, name: str | None) -> None:
+        """Drop the cached runnable of ``container/name`` (everything when None)."""
+        self._generation += 1
+        if container is None or name is None:
+            self._cache.clear()
+        else:
+            self._cache.pop((container, name), None)
 
     def _aad(self, container: str, name: str, part: str = "secrets") -> str:
         return f"webtask-{part}:{container}/{name}"
@@ -208,7 +221,7 @@ class Webtasks:
                 "Retry.",
                 holder=exc.holder,
             ) from exc
-        self._cache.pop((container, name), None)
+        self.changed(container, name)
         return record
 
     async def _disable_other_hooks(self, container: str, name: str, hook_type: str) -> None:
@@ -232,7 +245,7 @@ class Webtasks:
                     updated_at=time.time(),
                 )
             )
-            self._cache.pop((container, other.name), None)
+            self.changed(container, other.name)
             logger.info(
                 "hook %s/%s disabled: %s enables another %s hook",
                 container,
@@ -254,14 +267,17 @@ class Webtasks:
         return dict(value) if isinstance(value, dict) else {}
 
     async def delete(self, container: str, name: str) -> None:
-        self._cache.pop((container, name), None)
-        if not await self.store.delete_webtask(container, name):
+        deleted = await self.store.delete_webtask(container, name)
+        # After the write, so no node can cache the record again from before it.
+        self.changed(container, name)
+        if not deleted:
             raise NotFound(f"No such webtask: {container}/{name}.")
 
     async def runnable(self, container: str, name: str) -> Runnable:
         cached = self._cache.get((container, name))
         if cached is not None:
             return cached
+        generation = self._generation
         record = await self.get(container, name)
         meta = self.meta_of(record)
         try:
@@ -276,5 +292,6 @@ class Webtasks:
             code_hash=rule_hash(record.code, meta.get("wt-language") or None),
             language=meta.get("wt-language") or None,
         )
-        self._cache[(container, name)] = runnable
+        if generation == self._generation:
+            self._cache[(container, name)] = runnable
         return runnable
