@@ -78,6 +78,20 @@ def _tenant(raw: str) -> str:
     return value
 
 
+def _database_url(raw: str) -> str:
+    value = raw.strip()
+    if value and not value.startswith(("postgresql://", "postgres://")):
+        raise ValueError("expected a postgresql:// URL")
+    return value
+
+
+def _redis_url(raw: str) -> str:
+    value = raw.strip()
+    if value and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("expected a redis://, rediss:// or unix:// URL")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     """One ``WTHOST_*`` variable: the field it fills, its default and what it means."""
@@ -222,6 +236,47 @@ SETTINGS: tuple[Setting, ...] = (
         "cron_poll_ms", "1000", _int(50, 60_000), "How often the scheduler looks for due runs."
     ),
     Setting("cron_concurrency", "4", _int(1, 1000), "Most cron runs one node fires at once."),
+    # Scale-out (docs/deploy.md): shared backends and the keys every node must share
+    Setting(
+        "database_url",
+        "",
+        _database_url,
+        "PostgreSQL URL (`postgresql://user:password@host:5432/db`) of the store shared by all "
+        "nodes (default: SQLite in the data dir).",
+    ),
+    Setting(
+        "database_pool_size",
+        "10",
+        _int(1, 1000),
+        "Most PostgreSQL connections one node opens.",
+    ),
+    Setting(
+        "redis_url",
+        "",
+        _redis_url,
+        "Redis URL (`redis://host:6379/0`) for log streams and cache invalidation across nodes "
+        "(default: in-process, one node).",
+    ),
+    Setting(
+        "token_key",
+        "",
+        _str,
+        "Base64 key (32+ bytes) that signs webtask tokens, instead of the data dir's "
+        "`webtask-token.key`; set with `WTHOST_SECRETS_KEY` (`wthost keys export`).",
+    ),
+    Setting(
+        "secrets_key",
+        "",
+        _str,
+        "Base64 AES-256 key that seals secrets at rest, instead of the data dir's `secrets.key`.",
+    ),
+    Setting(
+        "signing_key",
+        "",
+        _str,
+        "RSA private key (PEM, or base64 of the PEM) that signs OAuth access tokens, instead of "
+        "the data dir's `oauth-signing-key.pem`.",
+    ),
 )
 
 
@@ -261,6 +316,13 @@ class Settings:
     cron_scheduler: str = "on"
     cron_poll_ms: int = 1000
     cron_concurrency: int = 4
+    # URLs may carry a password and keys are secret: none of them is in the repr.
+    database_url: str = dataclasses.field(default="", repr=False)
+    database_pool_size: int = 10
+    redis_url: str = dataclasses.field(default="", repr=False)
+    token_key: str = dataclasses.field(default="", repr=False)
+    secrets_key: str = dataclasses.field(default="", repr=False)
+    signing_key: str = dataclasses.field(default="", repr=False)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
