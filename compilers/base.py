@@ -23,6 +23,11 @@ class HookRequest:
     headers: Mapping[str, str]  # lower-cased names
     body: bytes
     ctx: Mapping[str, JSON]  # secrets, meta, headers, query, id, ... (becomes context.webtask)
+    # The raw model's ``req`` without its body: method, url, headers, query, x_wt.
+    req: Mapping[str, JSON] = field(default_factory=dict)
+    # Body parsing (the token's ``pb``, or 1 with ``?webtask_pb``): 0 never, 1 always,
+    # 2 for every model but ``(ctx, req, res)``. ``ctx`` holds the body parsed unless pb is 0.
+    parse_body: int = 2
 
     @property
     def content_type(self) -> str:
@@ -44,6 +49,8 @@ class RuleError:
     error's class name (``TypeError``, ``ValueError``) and ``text`` its string form
     (``String(err)`` in JS), used by the plain webtask model. ``thrown`` marks a JavaScript
     exception thrown synchronously out of the rule (webtask-runtime answers those with a 500).
+    ``plain`` marks a failure with a value that is not an error (``cb('text')``, ``cb({...})``);
+    ``value`` is that value when it is JSON data (webtask-runtime answers it as ``details``).
     """
 
     message: str
@@ -52,6 +59,8 @@ class RuleError:
     kind: str | None = None
     text: str | None = None
     thrown: bool = False
+    plain: bool = False
+    value: JSON = None
 
     def as_data(self) -> dict[str, JSON]:
         """The envelope's ``data``: own fields in the order JS defines them."""
@@ -96,22 +105,28 @@ class Outcome:
     """A rule call that ran to an answer: a result (``error is None``) or a rule error.
 
     ``streamed`` means the rule wrote its own HTTP response (raw model) as it ran.
+    ``language`` is the language the rule was read as, when the worker said.
     """
 
     result: JSON = None
     error: RuleError | None = None
     streamed: bool = False
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reply:
-    """An HTTP answer: status, headers and a JSON body."""
+    """An HTTP answer: status, headers and a JSON body (indented when ``indent`` is set, as
+    webtask-runtime writes its errors: ``JSON.stringify(err, null, 2)``)."""
 
     status: int
     body: JSON
     headers: Mapping[str, str] = field(default_factory=dict)
+    indent: int | None = None
 
     def encode(self) -> bytes:
+        if self.indent is not None:
+            return json.dumps(self.body, indent=self.indent, ensure_ascii=False).encode()
         return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode()
 
 

@@ -94,7 +94,8 @@ PRELUDE = r"""
     throw new Error('Module ' + JSON.stringify(String(name)) +
       ' is not available: wthost rules run without npm modules or network access.');
   };
-  g.process = { env: {} };
+  // wt create --bundle asks for process.version (the node version to bundle for).
+  g.process = { env: {}, version: 'v8.17.0', versions: { node: '8.17.0' } };
   function describe(err) {
     if (err instanceof Error) {
       const props = {};
@@ -104,7 +105,8 @@ PRELUDE = r"""
       return { props, kind: err.name, text: String(err) };
     }
     const message = (err && err.message) || String(err) || 'Unknown error';
-    return { props: { message: String(message) }, kind: 'Error', text: String(err) };
+    return { props: { message: String(message) }, kind: 'Error', text: String(err),
+             plain: true, value: err };
   }
   // Requests to the server (storage) and raw-model output, collected by the worker's loop.
   const out = [];
@@ -129,9 +131,10 @@ PRELUDE = r"""
   const NO_GET = 'When calling storage.set without having called storage.get before, ' +
     'you must specify the .force option.';
   function storage() {
-    let etag = null;
+    let etag;  // undefined until read; null when read empty (webtask-runtime's storage.etag)
     let read = false;
     return {
+      get etag() { return etag; },
       get(options, cb) {
         if (!cb) { cb = options; options = {}; }
         if (typeof cb !== 'function') throw new Error('Callback must be a function.');
@@ -149,7 +152,7 @@ PRELUDE = r"""
         const force = !!options.force;
         if (data !== undefined && data !== null && !read && !force) throw new Error(NO_GET);
         const payload = { data: data === undefined ? null : data,
-                          mode: force ? 'force' : 'match', etag: etag };
+                          mode: force ? 'force' : 'match', etag: etag === undefined ? null : etag };
         rpc('storage.set', payload, (err, v) => {
           if (err) {
             if (err.code === 409) err.message = 'Item was modified since it was read.';
@@ -242,7 +245,9 @@ PRELUDE = r"""
       try { return JSON.stringify(r); }
       catch (e) {
         const message = String(r.error.props.message);
-        return JSON.stringify({ error: { props: { message }, kind: 'Error', text: 'Error' } });
+        return JSON.stringify({ error: { props: { message }, kind: String(r.error.kind),
+                                         text: String(r.error.text), plain: !!r.error.plain },
+                                thrown: !!r.thrown });
       }
     }
     try {
@@ -251,7 +256,7 @@ PRELUDE = r"""
     } catch (e) {
       return JSON.stringify({ error: { props: {
         message: 'Error when JSON serializing the result of the extension point' },
-        kind: 'Error', text: 'Error', serialize: true } });
+        kind: 'ResultError', text: String(e) } });
     }
   };
 })(globalThis);
@@ -445,6 +450,9 @@ class JSModule:
                 described["name"] = name
             if props:
                 described["props"] = props
+            if error.get("plain"):
+                described["plain"] = True
+                described["value"] = error.get("value")
             return {"error": described, "thrown": bool(taken.get("thrown"))}
         raw = taken.get("json")
         decoded: dict[str, Any] = {"value": None if raw is None else json.loads(raw)}

@@ -141,7 +141,7 @@ class WorkerPool:
             info = await self._ensure_loaded(worker, code_hash, code, language)
             args = invocation.args_for(info.arity)
             if isinstance(args, RuleError):
-                return Outcome(error=args)
+                return Outcome(error=args, language=info.language)
             worker.calls += 1
             message = {"t": "call", "id": worker.next_id(), "hash": code_hash, "args": args}
             if info.arity in invocation.raw_arities:
@@ -157,7 +157,7 @@ class WorkerPool:
                 on_output=on_output,
                 rpc=rpc,
             )
-            return _outcome(reply)
+            return _outcome(reply, info.language)
         except SandboxError as exc:
             self._count_failure(exc)
             raise
@@ -359,11 +359,13 @@ class WorkerPool:
                     self._spawn_task(worker.kill())
 
 
-def _outcome(reply: dict[str, Any]) -> Outcome:
+def _outcome(reply: dict[str, Any], language: str | None = None) -> Outcome:
     if reply.get("t") != "result":
         raise WorkerCrashed("the worker answered a call with an unexpected message")
     if reply.get("ok"):
-        return Outcome(result=reply.get("value"), streamed=bool(reply.get("streamed")))
+        return Outcome(
+            result=reply.get("value"), streamed=bool(reply.get("streamed")), language=language
+        )
     error = reply.get("error")
     error = error if isinstance(error, dict) else {}
     props = error.get("props")
@@ -378,5 +380,8 @@ def _outcome(reply: dict[str, Any]) -> Outcome:
             kind=kind if isinstance(kind, str) else None,
             text=text if isinstance(text, str) else None,
             thrown=bool(reply.get("thrown")),
-        )
+            plain=bool(error.get("plain")),
+            value=error.get("value"),
+        ),
+        language=language,
     )

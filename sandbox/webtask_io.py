@@ -41,6 +41,11 @@ class RuleStorage:
         self._etag: int | None = None
         self._read = False
 
+    @property
+    def etag(self) -> int | None:
+        """The etag of the data last read or written (None before a read, or when empty)."""
+        return self._etag
+
     def get(self, options: Any = None, cb: Callable[..., Any] | None = None) -> Any:
         if cb is None and callable(options):
             cb, options = options, None

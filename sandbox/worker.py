@@ -103,9 +103,15 @@ def describe_error(error: Any) -> dict[str, Any]:
         return described
     if isinstance(error, dict):
         message = error.get("message")
-        return {"message": clean_message(message) if _js_truthy(message) else "[object Object]"}
-    text = clean_message(error)
-    return {"message": text or "Unknown error"}
+        plain = {"message": clean_message(message) if _js_truthy(message) else "[object Object]"}
+    else:
+        plain = {"message": clean_message(error) or "Unknown error"}
+    plain["plain"] = True
+    with contextlib.suppress(NotPlainData, ValueError, TypeError, OverflowError, RecursionError):
+        value = to_plain(error)
+        if len(protocol.encode(value)) <= MAX_PROPS_BYTES:
+            plain["value"] = value
+    return plain
 
 
 def _compile_error(language: str, diagnostics: list[dict[str, Any]]) -> protocol.Message:
@@ -143,6 +149,7 @@ def load(state: State, message: protocol.Message, emit: Emit) -> protocol.Messag
     source = message.get("code")
     if not isinstance(source, str):
         return _failure("python", "Rule source must be text.")
+    source = source.removeprefix("\ufeff")  # a UTF-8 BOM, as webtask-runtime strips it
     language = detect_language(source, message.get("language"))
     if language == "javascript":
         return _load_js(state, code_hash, source, emit)
