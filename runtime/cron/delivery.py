@@ -43,7 +43,8 @@ class AppDelivery:
     async def __call__(
         self, container: str, name: str, headers: Mapping[str, str], body: bytes
     ) -> Delivery:
-        path = f"/api/run/{quote(container, safe='')}/{quote(name, safe='')}"
+        # ASGI's path is decoded; raw_path is what went over the wire. Names have no '/'.
+        path = f"/api/run/{container}/{name}"
         sent = {"host": self.host, "content-length": str(len(body)), **headers}
         scope: dict[str, Any] = {
             "type": "http",
@@ -52,7 +53,7 @@ class AppDelivery:
             "method": "POST",
             "scheme": self.scheme,
             "path": path,
-            "raw_path": path.encode(),
+            "raw_path": quote(path).encode(),
             "query_string": b"",
             "root_path": "",
             "headers": [(k.lower().encode(), v.encode()) for k, v in sent.items()],

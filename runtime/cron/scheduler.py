@@ -115,7 +115,7 @@ class Scheduler:
             if claim is None:
                 self._slots.release()
                 break
-            task = asyncio.create_task(self._fire(claim))
+            task = asyncio.create_task(self._fire(claim, now))
             self._running.add(task)
             task.add_done_callback(self._done)
             started.append(task)
@@ -125,10 +125,9 @@ class Scheduler:
         self._running.discard(task)
         self._slots.release()
 
-    async def _fire(self, claim: CronClaim) -> CronRun | None:
+    async def _fire(self, claim: CronClaim, now: float) -> CronRun | None:
         job, lease = claim.job, claim.lease
         where = f"{job.container}/{job.name}"
-        now = self.clock()
         stop = await self._stop_state(claim, now)
         if stop is not None:
             logger.warning("cron: %s is %s; it no longer runs", where, stop)
@@ -144,7 +143,7 @@ class Scheduler:
                 where,
                 now - lease.scheduled_at,
             )
-        run = await self._call(claim, now)
+        run = await self._call(claim, self.clock())
         try:
             kept = await self.store.finish_cron_run(claim, run, None, self.keep)
         except Exception:
