@@ -13,18 +13,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from runtime import api_logs, api_run, api_tokens, api_webtasks
-from runtime.bus import InProcessBus
+from runtime import api_logs, api_run, api_tokens, api_webtasks, backends
+from runtime.bus import Bus
 from runtime.cron import api as cron_api
 from runtime.cron.scheduler import Scheduler
-from runtime.errors import APIError, NotFound, error_body
+from runtime.errors import APIError, NotFound, ServiceUnavailable, error_body
 from runtime.http import json_response
-from runtime.keys import load_or_create_keys
+from runtime.keys import KeyFileError, node_keys
 from runtime.oauth import api as oauth_api
+from runtime.oauth.signing import node_signing_key
 from runtime.oauth.token_server import TokenServer
 from runtime.services import Services, services
 from runtime.settings import LAYERS, Settings
-from runtime.sqlite_store import SQLiteStore
 from runtime.webtasks import Webtasks
 from sandbox.errors import SandboxError
 from sandbox.pool import PoolConfig, WorkerPool
@@ -65,14 +65,24 @@ def layer_warnings(layers: dict[str, str]) -> list[str]:
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    data = settings.data_path
-    keys = load_or_create_keys(data)
-    store = SQLiteStore(data / "wthost.db")
-    await store.open()
+    keys = node_keys(settings)
+    store = backends.make_store(settings)
+    try:
+        await store.open()
+    except ServiceUnavailable as exc:
+        logger.error("cannot start: %s", exc.message)
+        raise
     pool = WorkerPool(pool_config(settings))
+    bus: Bus | None = None
     oauth: TokenServer | None = None
     scheduler: Scheduler | None = None
     try:
+        if settings.database_url:
+            try:
+                await backends.check_keys(store, keys, node_signing_key(settings).kid)
+            except KeyFileError as exc:
+                logger.error("cannot start: %s", exc)
+                raise
         try:
             layers = await pool.start()
         except SandboxError as exc:
@@ -85,14 +95,18 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
                 "set WTHOST_SANDBOX_REQUIRE=all to refuse to start instead.",
                 "; ".join(missing),
             )
-        bus = InProcessBus()
+        bus = await backends.start_bus(settings, store)
+        webtasks = Webtasks(store, pool, keys, settings.max_code_bytes)
+        # Every write drops the cached copy on every node (this one through the bus too).
+        webtasks.changed = bus.invalidate
+        bus.on_invalidate(webtasks.forget)
         app.state.services = Services(
             settings=settings,
             keys=keys,
             store=store,
             pool=pool,
             bus=bus,
-            webtasks=Webtasks(store, pool, keys, settings.max_code_bytes),
+            webtasks=webtasks,
         )
         oauth = app.state.oauth = oauth_api.create_token_server(app.state.services)
         if settings.cron_scheduler == "on":
@@ -104,6 +118,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
             await scheduler.close()
         if oauth is not None:
             await oauth.close()
+        if bus is not None:
+            await backends.stop_bus(bus)
         await pool.close()
         await store.close()
 
@@ -119,6 +135,7 @@ async def healthz(request: Request) -> Response:
                 "degraded": bool(layer_warnings(layers)),
                 "isolation": svc.settings.isolation,
             },
+            "backends": backends.describe(svc.settings),
             "pool": svc.pool.snapshot(),
         }
     )

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 
 from runtime import tokens
-from runtime.keys import KeyFileError, load_or_create_keys
+from runtime.keys import KeyFileError, node_keys
 from runtime.oauth import cli as oauth_cli
 from runtime.settings import LAYERS, Settings, SettingsError
 
@@ -76,7 +76,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    keys = load_or_create_keys(settings.data_path)
+    keys = node_keys(settings)
     claims: dict[str, object] = {"jti": tokens.new_jti(), "iat": int(time.time()), "ca": []}
     if args.admin:
         claims["dd"] = 3

@@ -1,4 +1,8 @@
-"""Key material kept in the data dir: created on first start, mode 0600, never logged."""
+"""Key material kept in the data dir: created on first start, mode 0600, never logged.
+
+A cluster gives every node the same keys through ``WTHOST_TOKEN_KEY`` and ``WTHOST_SECRETS_KEY``
+(``node_keys``); ``wthost keys export`` prints them from a data dir.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,10 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runtime.settings import Settings
 
 TOKEN_KEY_FILE = "webtask-token.key"
 SECRETS_KEY_FILE = "secrets.key"
@@ -71,3 +79,45 @@ def load_or_create_keys(data_dir: Path) -> Keys:
     if len(secrets_key) != 32 or len(token_key) < 32:
         raise KeyFileError(f"Key files in {data_dir} hold keys of the wrong length; restore them.")
     return Keys(token_kid=token.get("kid", "1"), token_key=token_key, secrets_key=secrets_key)
+
+
+def _env_key(variable: str, value: str) -> bytes:
+    try:
+        return base64.b64decode(value.strip(), validate=True)
+    except ValueError as exc:
+        # Never quote the value: it is a key.
+        raise KeyFileError(f"{variable} is not valid base64.") from exc
+
+
+def node_keys(settings: Settings) -> Keys:
+    """The keys from ``WTHOST_TOKEN_KEY`` and ``WTHOST_SECRETS_KEY`` when set (both or neither),
+    else the data dir's key files."""
+    if not settings.token_key and not settings.secrets_key:
+        return load_or_create_keys(settings.data_path)
+    if not settings.token_key or not settings.secrets_key:
+        raise KeyFileError(
+            "Set both WTHOST_TOKEN_KEY and WTHOST_SECRETS_KEY, or neither (then the data dir's "
+            "key files are used)."
+        )
+    token_key = _env_key("WTHOST_TOKEN_KEY", settings.token_key)
+    secrets_key = _env_key("WTHOST_SECRETS_KEY", settings.secrets_key)
+    if len(token_key) < 32:
+        raise KeyFileError(f"WTHOST_TOKEN_KEY holds {len(token_key)} bytes; it needs 32 or more.")
+    if len(secrets_key) != 32:
+        raise KeyFileError(
+            f"WTHOST_SECRETS_KEY holds {len(secrets_key)} bytes; it needs exactly 32 (AES-256)."
+        )
+    return Keys(token_kid="1", token_key=token_key, secrets_key=secrets_key)
+
+
+def export_lines(keys: Keys) -> list[str]:
+    """``VARIABLE=value`` lines that give another node these keys."""
+    if keys.token_kid != "1":
+        raise KeyFileError(
+            f"The token key has kid {keys.token_kid!r}; only kid '1' can be exported to "
+            "WTHOST_TOKEN_KEY."
+        )
+    return [
+        f"WTHOST_TOKEN_KEY={base64.b64encode(keys.token_key).decode()}",
+        f"WTHOST_SECRETS_KEY={base64.b64encode(keys.secrets_key).decode()}",
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from runtime import storage_postgres
 from runtime.cron import postgres as cron_sql
 
 # Any constant works; it only has to be the same on every node (it spells "wthost" in hex).
@@ -73,6 +74,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: cron jobs, their leases and run history.
     cron_sql.SCHEMA,
+    # 3: webtask storage (ctx.storage).
+    storage_postgres.SCHEMA,
 )
 
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from runtime.backends import redact
 from runtime.cron import postgres as cron_sql
 from runtime.cron.records import CronClaim, CronJob, CronRun, CronState
 from runtime.oauth.records import ApiRecord, ClientRecord, UserRecord
@@ -34,16 +35,6 @@ _UNAVAILABLE = (
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
 )
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, for logs and ``wthost doctor``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}{':***' if ':' in credentials else ''}@{host}"
 
 
 class PostgresStore:

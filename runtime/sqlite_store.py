@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from runtime import storage_sqlite
 from runtime.cron import sqlite as cron_sql
 from runtime.cron.records import CronClaim, CronJob, CronRun, CronState
 from runtime.oauth.records import ApiRecord, ClientRecord, UserRecord
-from runtime.store import ExclusiveTaken, WebtaskRecord
+from runtime.store import ExclusiveTaken, StorageDocument, WebtaskRecord
 
 T = TypeVar("T")
 
@@ -114,6 +115,7 @@ class SQLiteStore:
             db.executescript(OAUTH_SCHEMA)
             db.executescript(CLUSTER_SCHEMA)
             db.executescript(cron_sql.SCHEMA)
+            db.executescript(storage_sqlite.SCHEMA)
             return db
 
         self._db = await asyncio.to_thread(connect)
@@ -366,6 +368,18 @@ class SQLiteStore:
             return str(row[0])
 
         return await self._run(run)
+
+    # --- Webtask storage (runtime/storage_sqlite.py holds the SQL) -------------------------
+
+    async def get_storage(self, container: str, name: str) -> StorageDocument | None:
+        return await self._run(lambda db: storage_sqlite.get(db, container, name))
+
+    async def set_storage(
+        self, container: str, name: str, data: str | None, *, etag: int | None, force: bool
+    ) -> int | None:
+        return await self._run(
+            lambda db: storage_sqlite.put(db, container, name, data, etag, force)
+        )
 
     # --- Cron (runtime/cron/sqlite.py holds the SQL) ---------------------------------------
 

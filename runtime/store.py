@@ -60,6 +60,37 @@ class StoreUnavailable(ServiceUnavailable):
     the request may be retried). Nothing is known to have been written."""
 
 
+@dataclass(frozen=True, slots=True)
+class StorageDocument:
+    """A webtask's storage (``ctx.storage``): its JSON text, None once cleared, and its etag:
+    1 for the first write, one more for every write after it."""
+
+    data: str | None
+    etag: int
+
+
+class StorageConflict(Exception):
+    """``set_storage``: the document is not at the etag the write expected (the writer read
+    an older version, or wanted to create what exists; nothing was written). ``current`` is
+    the stored document."""
+
+    def __init__(self, current: StorageDocument | None) -> None:
+        super().__init__("The storage was modified since it was read.")
+        self.current = current
+
+
+def check_etag(current: StorageDocument | None, etag: int | None, force: bool) -> None:
+    """Raise ``StorageConflict`` unless a write expecting ``etag`` may replace ``current``:
+    ``force`` always may; ``etag`` None only creates (nothing stored); else etags must match."""
+    if force:
+        return
+    if etag is None:
+        if current is not None and current.data is not None:
+            raise StorageConflict(current)
+    elif current is None or current.etag != etag:
+        raise StorageConflict(current)
+
+
 class Store(Protocol):
     """Where webtasks and revocations live. Implementations must be safe for concurrent use."""
 
@@ -172,4 +203,19 @@ class Store(Protocol):
         """Record ``run`` (keeping the newest ``keep``), count it, set ``state`` if given and
         release the lease, atomically; False (nothing written) when the lease is no longer
         the claimed one."""
+        ...
+
+    # --- Webtask storage (ctx.storage, /api/webtask/{c}/{n}/data) ---------------------------
+    # One JSON document per webtask; deleting the webtask deletes it.
+
+    async def get_storage(self, container: str, name: str) -> StorageDocument | None:
+        """None when the webtask never stored anything (or does not exist)."""
+        ...
+
+    async def set_storage(
+        self, container: str, name: str, data: str | None, *, etag: int | None, force: bool
+    ) -> int | None:
+        """Write ``data`` (JSON text; None clears it) and return the new etag, atomically
+        checked with ``check_etag`` (else ``StorageConflict``). None when the webtask does
+        not exist."""
         ...

@@ -27,7 +27,7 @@ from runtime.oauth.errors import (
 from runtime.oauth.hooks import Hooks, LocalHooks, RemoteHooks
 from runtime.oauth.records import GRANTS
 from runtime.oauth.registry import Registry, describe_api, describe_client, describe_user
-from runtime.oauth.signing import load_or_create_signing_key
+from runtime.oauth.signing import node_signing_key
 from runtime.oauth.throttle import LoginThrottle
 from runtime.oauth.token_request import parse_token_request
 from runtime.oauth.token_server import Caller, TokenServer
@@ -58,7 +58,7 @@ def create_token_server(svc: Services) -> TokenServer:
         hooks = LocalHooks(svc)
     return TokenServer(
         store=svc.store,
-        signing_key=load_or_create_signing_key(settings.data_path),
+        signing_key=node_signing_key(settings),
         hooks=hooks,
         throttle=LoginThrottle(settings.login_max_failures, settings.login_lockout_s),
         lifetime_s=settings.token_lifetime,

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from runtime import backends
 from runtime.errors import APIError
 from runtime.oauth import hook_cli
 from runtime.oauth.records import GRANTS
@@ -27,7 +28,6 @@ from runtime.oauth.registry import (
     parse_metadata,
 )
 from runtime.settings import Settings
-from runtime.sqlite_store import SQLiteStore
 
 Action = Callable[[Registry, str, argparse.Namespace], Awaitable[Any]]
 
@@ -38,7 +38,7 @@ def _run(action: Action) -> Callable[[argparse.Namespace], int]:
         container = args.container or settings.tenant
 
         async def main() -> Any:
-            store = SQLiteStore(settings.data_path / "wthost.db")
+            store = backends.make_store(settings)  # the one the server uses
             await store.open()
             try:
                 return await action(Registry(store), container, args)

@@ -20,7 +20,7 @@ import httpx
 
 from runtime import tokens
 from runtime.errors import APIError
-from runtime.keys import load_or_create_keys
+from runtime.keys import node_keys
 from runtime.oauth.registry import parse_metadata
 from runtime.settings import Settings
 
@@ -73,7 +73,7 @@ def cmd_hook_create(args: argparse.Namespace) -> int:
         "ten": container,
         "dd": 1,
     }
-    token = tokens.sign(claims, load_or_create_keys(settings.data_path))
+    token = tokens.sign(claims, node_keys(settings))
     url = server_url(args.url, settings)
     body = {
         "code": code,

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -20,6 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from runtime.keys import KeyFileError
+
+if TYPE_CHECKING:
+    from runtime.settings import Settings
 
 SIGNING_KEY_FILE = "oauth-signing-key.pem"
 
@@ -96,3 +99,38 @@ def load_or_create_signing_key(data_dir: Path) -> SigningKey:
     if not isinstance(key, rsa.RSAPrivateKey):
         raise KeyFileError(f"Signing key {path} is not an RSA key; restore it.")
     return SigningKey(kid=thumbprint(key), private_key=key)
+
+
+def _pem_from_env(value: str) -> bytes:
+    """``WTHOST_SIGNING_KEY``: the PEM itself, or base64 of it (one line, easier in env files)."""
+    text = value.strip()
+    if text.startswith("-----BEGIN"):
+        return text.encode()
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError as exc:
+        raise KeyFileError("WTHOST_SIGNING_KEY is neither a PEM key nor base64 of one.") from exc
+
+
+def node_signing_key(settings: Settings) -> SigningKey:
+    """The key from ``WTHOST_SIGNING_KEY`` when set, else the data dir's signing key."""
+    if not settings.signing_key:
+        return load_or_create_signing_key(settings.data_path)
+    try:
+        key = serialization.load_pem_private_key(_pem_from_env(settings.signing_key), password=None)
+    except (ValueError, TypeError) as exc:
+        # The parser's message never contains key material; the value is not quoted.
+        raise KeyFileError(f"WTHOST_SIGNING_KEY is not a usable private key ({exc}).") from exc
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise KeyFileError("WTHOST_SIGNING_KEY is not an RSA key.")
+    return SigningKey(kid=thumbprint(key), private_key=key)
+
+
+def export_line(key: SigningKey) -> str:
+    """The ``WTHOST_SIGNING_KEY=`` line that gives another node this key (base64 of the PEM)."""
+    pem = key.private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return f"WTHOST_SIGNING_KEY={base64.b64encode(pem).decode()}"

@@ -8,8 +8,9 @@ import asyncio
 import asyncpg
 import pytest
 
+from runtime.backends import redact
 from runtime.pg_schema import MIGRATIONS
-from runtime.postgres_store import PostgresStore, redact
+from runtime.postgres_store import PostgresStore
 from runtime.store import StoreUnavailable
 from tests.support.services import postgres_database
 
