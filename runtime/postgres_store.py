@@ -15,12 +15,13 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from runtime import storage_postgres
 from runtime.backends import redact
 from runtime.cron import postgres as cron_sql
 from runtime.cron.records import CronClaim, CronJob, CronRun, CronState
 from runtime.oauth.records import ApiRecord, ClientRecord, UserRecord
 from runtime.pg_schema import migrate
-from runtime.store import ExclusiveTaken, StoreUnavailable, WebtaskRecord
+from runtime.store import ExclusiveTaken, StorageDocument, StoreUnavailable, WebtaskRecord
 
 logger = logging.getLogger(__name__)
 
@@ -285,6 +286,18 @@ class PostgresStore:
     async def delete_user(self, container: str, email: str) -> bool:
         return await self._delete(
             "DELETE FROM oauth_users WHERE container = $1 AND email = $2", container, email
+        )
+
+    # --- Webtask storage (runtime/storage_postgres.py holds the SQL) -----------------------
+
+    async def get_storage(self, container: str, name: str) -> StorageDocument | None:
+        return await self._run(lambda db: storage_postgres.get(db, container, name))
+
+    async def set_storage(
+        self, container: str, name: str, data: str | None, *, etag: int | None, force: bool
+    ) -> int | None:
+        return await self._run(
+            lambda db: storage_postgres.put(db, container, name, data, etag, force)
         )
 
     # --- Cron (runtime/cron/postgres.py holds the SQL) -------------------------------------
