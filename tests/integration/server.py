@@ -57,9 +57,19 @@ class Server:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self.url = self._wait_for_url()
-        self.client = httpx.Client(base_url=self.url, timeout=30)
-        self._wait_healthy()
+        try:
+            self.url = self._wait_for_url()
+            self.client = httpx.Client(base_url=self.url, timeout=30)
+            self._wait_healthy()
+        except BaseException:
+            # A server that failed to start leaves no process or open file behind.
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            if hasattr(self, "client"):
+                self.client.close()
+            self._log.close()
+            raise
         self.admin_token = self.cli("token", "create", "--admin").strip()
 
     def _wait_for_url(self) -> str:

@@ -1,0 +1,252 @@
+"""Two ``wthost serve`` nodes on one PostgreSQL database and one Redis, as behind a load
+balancer: what one node writes the other serves, logs cross nodes, and a node killed with
+SIGKILL under load costs the other node nothing and loses nothing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.integration.server import Server
+from tests.support.services import REDIS_URL, postgres_database
+
+CONTAINER = "acme"
+
+
+def version_rule(version: int) -> str:
+    return (
+        f"def f(ctx, cb):\n    print('node output v{version}')\n    cb(None, {{'v': {version}}})\n"
+    )
+
+
+def cluster_keys() -> dict[str, str]:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = rsa_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return {
+        "WTHOST_TOKEN_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "WTHOST_SECRETS_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "WTHOST_SIGNING_KEY": base64.b64encode(pem).decode(),
+    }
+
+
+class Cluster:
+    def __init__(self, tmp: Path, env: dict[str, str]) -> None:
+        self.tmp = tmp
+        self.env = env
+        self.nodes: list[Server] = []
+
+    def start(self, name: str, **extra: str) -> Server:
+        node = Server(self.tmp / name, env={**self.env, **extra})
+        self.nodes.append(node)
+        return node
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with postgres_database() as url:
+        env = {
+            "WTHOST_DATABASE_URL": url,
+            "WTHOST_REDIS_URL": REDIS_URL,
+            "WTHOST_RULE_TIMEOUT_MS": "5000",
+            "WTHOST_SPARE_WORKERS": "1",
+            **cluster_keys(),
+        }
+        cluster = Cluster(tmp_path_factory.mktemp("cluster"), env)
+        try:
+            cluster.start("a")
+            cluster.start("b")
+            yield cluster
+        finally:
+            cluster.stop()
+
+
+def run(node: Server, name: str, **params: str) -> httpx.Response:
+    return node.client.post(f"/api/run/{CONTAINER}/{name}", params=params, json={})
+
+
+def test_both_nodes_report_the_shared_backends(cluster: Cluster) -> None:
+    for node in cluster.nodes[:2]:
+        backends = node.client.get("/healthz").json()["backends"]
+        assert backends["store"].startswith("postgresql postgresql://postgres@")
+        assert backends["bus"] == f"redis {REDIS_URL}"
+
+
+def test_created_on_a_runs_on_b_with_its_secrets(cluster: Cluster) -> None:
+    a, b = cluster.nodes[:2]
+    code = "def f(ctx, cb):\n    cb(None, {'secret': ctx.secrets.API_KEY})\n"
+    created = a.put(CONTAINER, "created-on-a", code, secrets={"API_KEY": "k-123"})
+    assert created.status_code == 200, created.text
+    # A token minted by A (inside the webtask record) is valid on B too: the keys are shared.
+    token = created.json()["token"]
+    listed = b.client.get(f"/api/webtask/{CONTAINER}", headers=b.auth(token))
+    assert listed.status_code == 200, listed.text
+    answer = run(b, "created-on-a")
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"secret": "k-123"}
+
+
+def test_an_update_on_a_is_served_by_b_within_a_second(cluster: Cluster) -> None:
+    a, b = cluster.nodes[:2]
+    assert a.put(CONTAINER, "versioned", version_rule(1)).status_code == 200
+    assert run(b, "versioned").json() == {"v": 1}  # now in B's cache
+    assert run(b, "versioned").json() == {"v": 1}
+    assert a.put(CONTAINER, "versioned", version_rule(2)).status_code == 200
+    written = time.monotonic()
+    while run(b, "versioned").json() != {"v": 2}:
+        assert time.monotonic() - written < 1.0, "B still serves the old code after 1 s"
+    latency = time.monotonic() - written
+    assert [run(b, "versioned").json() for _ in range(3)] == [{"v": 2}] * 3
+    print(f"invalidation latency A->B: {latency * 1000:.0f} ms")
+    assert a.client.delete(f"/api/webtask/{CONTAINER}/versioned", headers=a.auth()).status_code in (
+        200,
+        204,
+    )
+    deleted = time.monotonic()
+    while run(b, "versioned").status_code != 404:
+        assert time.monotonic() - deleted < 1.0, "B still runs a deleted webtask after 1 s"
+
+
+def read_stream(node: Server, container: str, records: list[dict[str, Any]]) -> httpx.Client:
+    token = node.cli("token", "create", "--container", container).strip()
+    client = httpx.Client(timeout=30)
+    opened = threading.Event()
+
+    def read() -> None:
+        try:
+            with client.stream(
+                "GET", f"{node.url}/api/logs/tenant/{container}", params={"key": token}
+            ) as response:
+                opened.set()
+                for line in response.iter_lines():
+                    if line.startswith("data:{") and line != "data:{}":
+                        records.append(json.loads(line[5:]))
+        except httpx.HTTPError:
+            pass  # closed by the test
+
+    threading.Thread(target=read, daemon=True).start()
+    assert opened.wait(10)
+    return client
+
+
+def test_rule_output_on_b_appears_in_the_log_stream_on_a(cluster: Cluster) -> None:
+    a, b = cluster.nodes[:2]
+    assert a.put(CONTAINER, "talker", version_rule(7)).status_code == 200
+    records: list[dict[str, Any]] = []
+    stream = read_stream(a, CONTAINER, records)
+    try:
+        deadline = time.monotonic() + 5
+        printed: list[dict[str, Any]] = []
+        while not printed:
+            # Interest travels through Redis: the first run may come just before B hears of it.
+            assert time.monotonic() < deadline, f"no line from B in A's stream: {records}"
+            assert run(b, "talker").status_code == 200
+            time.sleep(0.1)
+            printed = [r for r in records if r["msg"] == "node output v7"]
+        assert printed[0]["pid"] == b.proc.pid
+        assert printed[0]["sandbox"] is True
+        assert printed[0]["container"] == CONTAINER
+        assert b.proc.pid != a.proc.pid
+    finally:
+        stream.close()
+
+
+def test_keys_that_differ_from_the_cluster_refuse_to_start(cluster: Cluster) -> None:
+    other = base64.b64encode(secrets.token_bytes(32)).decode()
+    with pytest.raises(RuntimeError) as failed:
+        cluster.start("wrong-keys", WTHOST_SECRETS_KEY=other)
+    message = str(failed.value)
+    assert "This node's secrets key differs from the one the shared database is used with" in (
+        message
+    )
+    assert other not in message
+
+
+def test_killing_a_under_load_costs_b_nothing_and_loses_nothing(cluster: Cluster) -> None:
+    a, b = cluster.nodes[:2]
+    assert a.put(CONTAINER, "steady", version_rule(3)).status_code == 200
+    stop = threading.Event()
+    b_results: list[int | str] = []
+    written: list[str] = []
+
+    def load_b() -> None:
+        with httpx.Client(base_url=b.url, timeout=10) as client:
+            while not stop.is_set():
+                try:
+                    response = client.post(f"/api/run/{CONTAINER}/steady", json={})
+                    b_results.append(response.status_code)
+                except httpx.HTTPError as exc:
+                    b_results.append(type(exc).__name__)
+
+    def write_a() -> None:
+        with httpx.Client(base_url=a.url, timeout=10, headers=a.auth()) as client:
+            for i in range(10_000):
+                if stop.is_set():
+                    return
+                name = f"written-{i}"
+                try:
+                    response = client.put(
+                        f"/api/webtask/{CONTAINER}/{name}", json={"code": version_rule(i)}
+                    )
+                except httpx.HTTPError:
+                    return  # A is gone
+                if response.status_code == 200:
+                    written.append(name)
+
+    workers = [threading.Thread(target=load_b) for _ in range(2)]
+    workers.append(threading.Thread(target=write_a))
+    for worker in workers:
+        worker.start()
+    try:
+        time.sleep(1.5)
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait(10)
+        killed_at = len(b_results)
+        time.sleep(2.0)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(20)
+    after_kill = b_results[killed_at:]
+    assert written, "A acknowledged no write before it was killed"
+    assert len(after_kill) >= 5, f"B answered only {len(after_kill)} requests after the kill"
+    failures = [result for result in b_results if result != 200]
+    assert failures == [], f"B failed {len(failures)} of {len(b_results)} requests"
+    print(
+        f"B: {len(b_results)} requests, {len(after_kill)} after the kill, 0 failed; "
+        f"A acknowledged {len(written)} writes before SIGKILL"
+    )
+
+    # Every write A acknowledged before it died is there, on B and on A restarted.
+    restarted = cluster.start("a")
+    for node in (b, restarted):
+        names = {
+            item["name"]
+            for item in node.client.get(
+                f"/api/webtask/{CONTAINER}", params={"limit": "10000"}, headers=node.auth()
+            ).json()
+        }
+        assert set(written) <= names
+    last = written[-1]
+    index = int(last.rsplit("-", 1)[1])
+    assert run(restarted, last).json() == {"v": index}
+    assert run(restarted, "steady").json() == {"v": 3}
