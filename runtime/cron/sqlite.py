@@ -179,6 +179,9 @@ def claim(
 ) -> CronClaim | None:
     """Take the most overdue run, lease it to ``node`` and move the job's next run on, in one
     transaction. ``advance(job, now)`` gives the next run, or None when there is none."""
+    # Most polls find nothing: look before taking the write lock.
+    if db.execute(f"SELECT 1 FROM cron_jobs WHERE {DUE} LIMIT 1", {"now": now}).fetchone() is None:
+        return None
     with transaction(db):
         row = db.execute(
             f"SELECT {COLUMNS} FROM cron_jobs WHERE {DUE}"
