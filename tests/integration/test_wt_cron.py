@@ -121,6 +121,16 @@ def test_cron_create_ls_get_rm(wt: WtCli, server: Server, container: str) -> Non
     none = wt.wt("cron", "ls", "--meta", "team=red").stdout
     assert none.startswith("No scheduled webtasks found. To create one:\n")
 
+    moved = wt.wt("cron", "reschedule", "nightly", "--schedule", "0 3 * * *", "--state", "inactive")
+    rescheduled = api(server, f"/api/cron/{container}/nightly")
+    assert (rescheduled["schedule"], rescheduled["state"], rescheduled["tz"]) == (
+        "0 3 * * *",
+        "inactive",
+        "Europe/Paris",
+    )
+    assert (rescheduled["created_at"], rescheduled["token"]) == (job["created_at"], job["token"])
+    assert moved.stdout == job_block(rescheduled, "Meta.team:   blue")
+
     removed = wt.wt("cron", "rm", "nightly")
     assert removed.stdout.strip() == "Successfully removed the scheduled webtask: nightly"
     again = wt.wt("cron", "rm", "nightly", ok=False)
