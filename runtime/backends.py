@@ -109,12 +109,12 @@ async def probe(settings: Settings) -> dict[str, dict[str, Any]]:
                 version = 0
                 if await db.fetchval("SELECT to_regclass('wthost_schema') IS NOT NULL"):
                     version = await db.fetchval("SELECT max(version) FROM wthost_schema")
-                server = db.get_server_version()
+                server = str(await db.fetchval("SHOW server_version")).split(" ")[0]
             finally:
                 await db.close()
             detail = (
                 f"reachable in {(time.perf_counter() - started) * 1000:.0f} ms, PostgreSQL "
-                f"{server.major}.{server.minor}, schema version {version or 0}"
+                f"{server}, schema version {version or 0}"
             )
             report["store"] = {"backend": shown["store"], "ok": True, "detail": detail}
         except Exception as exc:  # any failure is the report, not a crash

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from runtime import tokens
+from runtime import backends, keys_cli, tokens
 from runtime.keys import KeyFileError, node_keys
 from runtime.oauth import cli as oauth_cli
 from runtime.settings import LAYERS, Settings, SettingsError
@@ -102,9 +102,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _configure_logging("warning")
     layers = asyncio.run(_doctor(settings))
+    reachable = asyncio.run(backends.probe(settings))
     required = set(settings.sandbox_require)
     if args.json:
-        print(json.dumps({"layers": layers, "required": sorted(required)}))
+        print(json.dumps({"layers": layers, "required": sorted(required), "backends": reachable}))
     else:
         print("wthost sandbox isolation (proved with a real worker):")
         for name in LAYERS:
@@ -112,9 +113,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             mark = "ok " if status == "live" else "!! "
             need = " (required)" if name in required else ""
             print(f"  {mark}{name:<16} {status}{need}")
+        print("wthost backends (connected to once):")
+        for role, report in reachable.items():
+            mark = "ok " if report["ok"] else "!! "
+            print(f"  {mark}{role:<16} {report['backend']}: {report['detail']}")
     missing = [name for name in required if layers.get(name) != "live"]
     if missing:
         print(f"Required layers not live: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    down = [report["backend"] for report in reachable.values() if not report["ok"]]
+    if down:
+        print(f"Backends not reachable: {', '.join(down)}", file=sys.stderr)
         return 1
     return 0
 
@@ -151,13 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser(
         "doctor",
-        help="Report which sandbox isolation layers are live.",
-        description="Start a real worker and report each isolation layer as live or missing.",
+        help="Report which sandbox isolation layers are live and which backends are reachable.",
+        description="Start a real worker and report each isolation layer as live or missing; "
+        "connect to the store and bus in use (WTHOST_DATABASE_URL, WTHOST_REDIS_URL).",
     )
     doctor.add_argument("--data-dir", help="Data folder (WTHOST_DATA_DIR).")
     doctor.add_argument("--json", action="store_true", help="Print the report as JSON.")
     doctor.set_defaults(handler=cmd_doctor)
     oauth_cli.add_commands(sub)
+    keys_cli.add_commands(sub)
     return parser
 
 

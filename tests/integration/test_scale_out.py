@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import re
 import secrets
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -250,3 +254,46 @@ def test_killing_a_under_load_costs_b_nothing_and_loses_nothing(cluster: Cluster
     index = int(last.rsplit("-", 1)[1])
     assert run(restarted, last).json() == {"v": index}
     assert run(restarted, "steady").json() == {"v": 3}
+
+
+def doctor(env: dict[str, str], tmp: Path) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("WTHOST_")}
+    return subprocess.run(
+        [sys.executable, "-m", "runtime", "doctor", "--json", "--data-dir", str(tmp)],
+        env={**environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_doctor_reports_the_backends_and_that_they_answer(cluster: Cluster, tmp_path: Path) -> None:
+    result = doctor(cluster.env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)["backends"]
+    assert report["store"]["ok"] is True
+    assert report["store"]["backend"].startswith("postgresql postgresql://postgres@127.0.0.1")
+    assert re.search(r"PostgreSQL \d+\.\d+, schema version \d+$", report["store"]["detail"])
+    assert report["bus"] == {
+        "backend": f"redis {REDIS_URL}",
+        "ok": True,
+        "detail": report["bus"]["detail"],
+    }
+    assert report["bus"]["detail"].startswith("reachable in ")
+
+
+def test_doctor_fails_on_unreachable_backends_without_showing_passwords(tmp_path: Path) -> None:
+    env = {
+        "WTHOST_DATABASE_URL": "postgresql://wthost:hunter2@127.0.0.1:1/wthost",
+        "WTHOST_REDIS_URL": "redis://:hunter3@127.0.0.1:1/0",
+    }
+    result = doctor(env, tmp_path)
+    assert result.returncode == 1
+    report = json.loads(result.stdout)["backends"]
+    assert report["store"]["ok"] is False
+    assert report["store"]["backend"] == "postgresql postgresql://wthost:***@127.0.0.1:1/wthost"
+    assert report["bus"]["ok"] is False
+    assert report["bus"]["backend"] == "redis redis://:***@127.0.0.1:1/0"
+    assert "Backends not reachable: postgresql postgresql://wthost:***@" in result.stderr
+    assert "hunter" not in result.stdout + result.stderr
