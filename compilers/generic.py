@@ -1,25 +1,21 @@
 """``auth0-ext-compilers/generic``: the extension secret check around a plain webtask.
 
 A 2-argument rule ``(ctx, cb)`` gets the reference envelope (``ctx.body`` is the body the
-compiler read). The reference runs a 3-argument rule ``(ctx, req, res)`` raw, after the same
-secret check; this runtime does not hand rules ``req``/``res`` yet, so that form answers a clear
-error envelope instead (the secret is still checked first, as in the reference).
+compiler read). A 3-argument rule ``(ctx, req, res)`` runs raw after the same secret check, as in
+the reference: it writes its own response (streamed), with the platform's ``ctx`` and ``req``.
 """
 
 from __future__ import annotations
 
-from compilers import extension
+from compilers import context, extension
 from compilers.base import HookRequest, Invocation, Outcome, Reply, RuleError
 
-RAW_UNSUPPORTED = (
-    "The (ctx, req, res) form of a generic rule is not supported by this runtime yet: "
-    "take (ctx, cb) instead."
-)
-ARITY = "A generic rule must take (ctx, cb)."
+ARITY = "A generic rule must take (ctx, cb) or (ctx, req, res)."
 
 
 class Generic:
-    """Authorize with the extension secret, then run ``(ctx, cb)`` inside the envelope."""
+    """Authorize with the extension secret, then run ``(ctx, cb)`` inside the envelope, or
+    ``(ctx, req, res)`` raw."""
 
     name = "auth0-ext-compilers/generic"
 
@@ -32,9 +28,12 @@ class Generic:
         wrapped = (
             body if isinstance(body, RuleError) else [extension.webtask_context(request, body)]
         )
+        raw = context.raw_args(request.ctx, request.req, request.body, request.parse_body)
         return Invocation(
-            args_by_arity={2: wrapped, 3: RuleError(message=RAW_UNSUPPORTED)},
+            args_by_arity={2: wrapped, 3: raw},
             arity_error=ARITY,
+            raw_arities=frozenset({3}),
+            storage=True,
         )
 
     def respond(self, outcome: Outcome) -> Reply:

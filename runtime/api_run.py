@@ -1,185 +1,102 @@
-"""``/api/run/{container}/{name}[/...]``: run a named webtask through its compiler.
+"""``/api/run/...``: run a webtask.
 
-No token is needed: the compiler (e.g. the extension secret check) protects hooks.
+- ``/api/run/{container}/{name}[/...]`` runs a named webtask through its compiler. No token is
+  needed: the compiler (e.g. the extension secret check) protects hooks.
+- ``/api/run/{container}`` runs code sent with the request (``runtime/unnamed.py``), for a
+  caller with a token for the container (``Authorization: Bearer`` or ``?key=``).
+
+A ``(ctx, req, res)`` rule's response is streamed (``runtime/streaming.py``); every other answer
+is the compiler's JSON reply. Rules of named webtasks reach their storage through the worker.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import random
-import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from compilers import HookRequest, Reply
-from runtime.bus import log_record
-from runtime.errors import error_body
-from runtime.http import json_response, read_body
+from compilers import PLAIN, Outcome, Reply, webtask as plain
+from runtime import storage, streaming, unnamed
+from runtime.auth import authenticate, presented_token, require_container
+from runtime.errors import PayloadTooLarge
+from runtime.execution import call, execute as execute, reply_response, sandbox_failure
+from runtime.http import read_body
+from runtime.run_request import hook_request, webtask_context as webtask_context
 from runtime.services import Services, services
 from runtime.webtasks import Runnable
-from sandbox.errors import (
-    CompileFailed,
-    ExecutionTimeout,
-    PoolBusy,
-    PoolClosed,
-    SandboxError,
-    WorkerCrashed,
-)
+from sandbox.errors import SandboxError
+from sandbox.process import OnOutput
 
 logger = logging.getLogger(__name__)
-
-
-def _query(request: Request) -> dict[str, str]:
-    return {k: v for k, v in request.query_params.items() if not k.startswith("webtask_")}
-
-
-def webtask_context(
-    runnable: Runnable,
-    *,
-    headers: Mapping[str, str],
-    query: Mapping[str, str],
-    body: bytes,
-    req_id: str,
-) -> dict[str, Any]:
-    """The rule's ``ctx`` (``context.webtask``) for one call; ``headers`` are lower-cased."""
-    record = runnable.record
-    ctx: dict[str, Any] = {
-        "id": req_id,
-        "container": record.container,
-        "name": record.name,
-        "secrets": dict(runnable.secrets),
-        "meta": dict(runnable.meta),
-        "params": {},
-        "query": dict(query),
-        "headers": dict(headers),
-    }
-    data: dict[str, Any] = {**query, **runnable.secrets}
-    if body and headers.get("content-type", "").startswith("application/json"):
-        with contextlib.suppress(ValueError):
-            ctx["body"] = json.loads(body)
-    if isinstance(ctx.get("body"), dict):
-        data.update({k: v for k, v in ctx["body"].items() if k not in data})
-    ctx["data"] = data
-    return ctx
 
 
 async def run_webtask(request: Request) -> Response:
     svc = services(request)
     container, name = request.path_params["container"], request.path_params["name"]
     runnable = await svc.webtasks.runnable(container, name)
-    body = await read_body(request, svc.settings.max_body_bytes)
-    req_id = f"{random.getrandbits(64):016x}"
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    hook = HookRequest(
-        method=request.method,
-        headers=headers,
-        body=body,
-        ctx=webtask_context(
-            runnable, headers=headers, query=_query(request), body=body, req_id=req_id
-        ),
-    )
     try:
-        reply = await execute(svc, runnable, hook, req_id)
-    except SandboxError as exc:
-        return _sandbox_failure(svc, container, name, req_id, exc)
-    return _reply(reply)
+        body = await read_body(request, svc.settings.max_body_bytes)
+    except PayloadTooLarge:
+        if runnable.compiler is not PLAIN:
+            raise
+        return reply_response(plain.too_large(svc.settings.max_body_bytes))
+    return await _run(svc, request, runnable, body, token=runnable.record.token)
 
 
-async def execute(svc: Services, runnable: Runnable, hook: HookRequest, req_id: str) -> Reply:
-    """The compiler + sandbox path shared by ``/api/run`` and the token server's hooks:
-    ``prepare`` → the container's worker → ``respond``. Raises ``SandboxError``."""
-    container, name = runnable.record.container, runnable.record.name
+async def run_unnamed(request: Request) -> Response:
+    svc = services(request)
+    container = request.path_params["container"]
+    claims = await authenticate(request, svc.keys, svc.store)
+    try:
+        body = await read_body(request, svc.settings.max_body_bytes)
+    except PayloadTooLarge:
+        return reply_response(plain.too_large(svc.settings.max_body_bytes))
+    require_container(claims, container)
+    token = presented_token(request) or ""
+    try:
+        target = await unnamed.resolve(
+            svc,
+            container,
+            claims,
+            token,
+            method=request.method,
+            query=request.query_params,
+            body=body,
+        )
+    except unnamed.CodeTooLarge as exc:
+        return reply_response(plain.too_large(exc.limit))
+    return await _run(svc, request, target.runnable, target.body, token=target.token)
+
+
+async def _run(
+    svc: Services, request: Request, runnable: Runnable, body: bytes, *, token: str | None
+) -> Response:
+    req_id = f"{random.getrandbits(64):016x}"
+    hook = hook_request(request, runnable, body, req_id, token=token)
     prepared = runnable.compiler.prepare(hook)
     if isinstance(prepared, Reply):
-        return prepared
-    started = time.perf_counter()
-    # Log records cost more than the rest of a warm call: build them only for listeners.
-    listening = svc.bus.listening(container)
-    if listening:
-        svc.bus.publish(container, log_record(container, f"{name}: start", req_id=req_id))
+        return reply_response(prepared)
+    record = runnable.record
+    rpc = (
+        storage.rpc_handler(svc.store, record.container, record.name if runnable.named else None)
+        if prepared.storage
+        else None
+    )
     try:
-        outcome = await svc.pool.run(
-            container,
-            runnable.code_hash,
-            runnable.record.code,
-            prepared,
-            on_log=(
-                lambda line: svc.bus.publish(
-                    container, log_record(container, line, req_id=req_id, sandbox=True)
-                )
-            )
-            if listening
-            else None,
-            language=runnable.language,
-        )
+        if prepared.raw_arities:
+
+            def start(on_output: OnOutput) -> Awaitable[Outcome]:
+                return call(svc, runnable, prepared, req_id, on_output=on_output, rpc=rpc)
+
+            answer = await streaming.stream(start, method=request.method)
+            if isinstance(answer, Response):
+                return answer
+            outcome = answer
+        else:
+            outcome = await call(svc, runnable, prepared, req_id, rpc=rpc)
     except SandboxError as exc:
-        svc.bus.publish(container, failure_record(container, name, req_id, exc))
-        raise
-    if not listening:
-        return runnable.compiler.respond(outcome)
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    if outcome.error is not None:
-        svc.bus.publish(
-            container,
-            log_record(
-                container,
-                f"{name}: the rule failed: {outcome.error.message}",
-                level="warn",
-                req_id=req_id,
-            ),
-        )
-    svc.bus.publish(
-        container,
-        log_record(
-            container,
-            f"{name}: finished in {elapsed_ms:.1f} ms",
-            req_id=req_id,
-            duration_ms=round(elapsed_ms, 3),
-        ),
-    )
-    return runnable.compiler.respond(outcome)
-
-
-def failure_record(container: str, name: str, req_id: str, exc: SandboxError) -> dict[str, Any]:
-    """The log line for a call the sandbox could not finish; kills are marked ``killed``."""
-    if isinstance(exc, ExecutionTimeout | WorkerCrashed):
-        return log_record(
-            container, f"{name}: worker killed: {exc}", level="error", req_id=req_id, killed=True
-        )
-    return log_record(container, f"{name}: {exc}", level="error", req_id=req_id)
-
-
-def _reply(reply: Reply) -> Response:
-    return Response(
-        reply.encode(),
-        status_code=reply.status,
-        headers=dict(reply.headers),
-        media_type="application/json",
-    )
-
-
-def _sandbox_failure(
-    svc: Services, container: str, name: str, req_id: str, exc: SandboxError
-) -> Response:
-    headers: dict[str, str] = {}
-    if isinstance(exc, ExecutionTimeout):
-        status, error = 500, "Request to Webtask exceeded allowed execution time"
-    elif isinstance(exc, WorkerCrashed):
-        status, error = 500, "Script execution failed"
-    elif isinstance(exc, CompileFailed):
-        status, error = 400, f"Unable to compile submitted {exc.language} code"
-    elif isinstance(exc, PoolBusy):
-        status, error = 503, "Service unavailable"
-        headers["Retry-After"] = str(exc.retry_after_s)
-    elif isinstance(exc, PoolClosed):
-        status, error = 503, "Service unavailable"
-        headers["Retry-After"] = "1"
-    else:
-        status, error = 500, "Server error"
-    logger.warning("webtask %s/%s request %s failed: %s", container, name, req_id, exc)
-    return json_response(error_body(status, error, str(exc), req_id=req_id), status, headers)
+        return sandbox_failure(runnable, req_id, exc)
+    return reply_response(runnable.compiler.respond(outcome))

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from runtime import api_logs, api_run, api_tokens, api_webtasks, backends
+from runtime import api_logs, api_run, api_storage, api_tokens, api_webtasks, backends
 from runtime.bus import Bus
 from runtime.cron import api as cron_api
 from runtime.cron.scheduler import Scheduler
@@ -177,10 +177,13 @@ def create_app(settings: Settings, **state: Any) -> Starlette:
         Route("/api/webtask/{container}/{name}", api_webtasks.get_webtask, methods=["GET"]),
         Route("/api/webtask/{container}/{name}", api_webtasks.put_webtask, methods=["PUT"]),
         Route("/api/webtask/{container}/{name}", api_webtasks.delete_webtask, methods=["DELETE"]),
+        Route("/api/webtask/{container}/{name}/data", api_storage.get_data, methods=["GET"]),
+        Route("/api/webtask/{container}/{name}/data", api_storage.put_data, methods=["PUT"]),
         Route("/api/tokens/issue", api_tokens.issue_token, methods=["POST"]),
         Route("/api/tokens/inspect", api_tokens.inspect_token, methods=["GET"]),
         Route("/api/tokens/revoke", api_tokens.revoke_token, methods=["POST"]),
         Route("/api/logs/tenant/{container}", api_logs.stream_logs, methods=["GET"]),
+        Route("/api/run/{container}", api_run.run_unnamed, methods=RUN_METHODS),
         Route("/api/run/{container}/{name}", api_run.run_webtask, methods=RUN_METHODS),
         Route("/api/run/{container}/{name}/{rest:path}", api_run.run_webtask, methods=RUN_METHODS),
         *oauth_api.routes(),

@@ -65,7 +65,11 @@ def _upload_failure(exc: SandboxError) -> APIError:
 
 @dataclass(frozen=True, slots=True)
 class Runnable:
-    """What the run path needs: the record, its decrypted secrets and its compiler."""
+    """What the run path needs: the record, its decrypted secrets and its compiler.
+
+    ``named`` is False for code run with the request (``/api/run/{container}``): its record is
+    made for the one call and stored nowhere, and it has no storage.
+    """
 
     record: WebtaskRecord
     meta: Mapping[str, str]
@@ -73,6 +77,12 @@ class Runnable:
     compiler: Compiler
     code_hash: str
     language: str | None = None
+    named: bool = True
+
+    @property
+    def display_name(self) -> str:
+        """The name in log lines."""
+        return self.record.name if self.named else "(unnamed)"
 
 
 class Webtasks:

@@ -91,8 +91,11 @@ PRELUDE = r"""
     if (t) t.fn(...t.args);
   };
   g.require = (name) => {
-    throw new Error('Module ' + JSON.stringify(String(name)) +
-      ' is not available: wthost rules run without npm modules or network access.');
+    // node's wording first (webtask code tests for it), then why.
+    const err = new Error("Cannot find module '" + String(name) + "': wthost rules run " +
+      'without npm modules or network access.');
+    err.code = 'MODULE_NOT_FOUND';
+    throw err;
   };
   // wt create --bundle asks for process.version (the node version to bundle for).
   g.process = { env: {}, version: 'v8.17.0', versions: { node: '8.17.0' } };

@@ -284,19 +284,27 @@ def test_null_where_the_reference_throws_is_a_500(
     }
 
 
-def test_generic_raw_form_is_refused_clearly(server: Server) -> None:
+def test_generic_raw_form_runs_raw_after_the_secret_check(server: Server) -> None:
     meta = {"wt-compiler": PREFIX + "generic"}
-    code = "def rule(ctx, req, res):\n    pass\n"
-    assert server.put("ext-raw", "r", code, meta=meta).status_code == 200
-    run = _run(server, "ext-raw", "r", {})
-    assert run.status_code == 200
-    assert run.json() == {
+    code = (
+        "def rule(ctx, req, res):\n"
+        "    res.writeHead(202, {'Content-Type': 'text/plain'})\n"
+        "    res.end('raw ' + req.method + ' ' + req.raw_body)\n"
+    )
+    secrets = {"auth0-extension-secret": "s3"}
+    assert server.put("ext-raw", "r", code, meta=meta, secrets=secrets).status_code == 200
+    denied = _run(server, "ext-raw", "r", {})
+    assert denied.status_code == 200
+    assert denied.json() == {
         "status": "error",
-        "data": {
-            "message": "The (ctx, req, res) form of a generic rule is not supported by this "
-            "runtime yet: take (ctx, cb) instead."
-        },
+        "data": {"message": "Unauthorized extensibility point", "statusCode": 500},
     }
+    run = server.client.post(
+        "/api/run/ext-raw/r", content=b"{}", headers={"Authorization": "Bearer s3"}
+    )
+    assert run.status_code == 202
+    assert run.headers["content-type"] == "text/plain"
+    assert run.text == "raw POST {}"
 
 
 def test_wrong_arity_names_the_expected_signature(server: Server) -> None:

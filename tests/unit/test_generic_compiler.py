@@ -1,9 +1,9 @@
-"""generic: the secret check around ``(ctx, cb)``; the raw ``(ctx, req, res)`` form is refused."""
+"""generic: the secret check around ``(ctx, cb)`` and the raw ``(ctx, req, res)`` form."""
 
 from __future__ import annotations
 
 from compilers import REGISTRY, Outcome, RuleError
-from compilers.generic import ARITY, RAW_UNSUPPORTED, Generic
+from compilers.generic import ARITY, Generic
 from tests.unit.hook_requests import error_data, hook_request, invocation
 
 COMPILER = Generic()
@@ -42,20 +42,27 @@ def test_get_reuses_a_body_the_platform_parsed() -> None:
     assert args[0]["body"] == {"pre": 1}
 
 
-def test_raw_form_is_refused_with_a_clear_message() -> None:
-    prepared = invocation(COMPILER.prepare(hook_request({})))
-    assert prepared.args_for(3) == RuleError(message=RAW_UNSUPPORTED)
+def test_raw_form_gets_ctx_and_req_and_streams() -> None:
+    request = hook_request({"a": 1}, ctx={"body_raw": '{"a": 1}', "body": {"a": 1}, "data": {}})
+    prepared = invocation(COMPILER.prepare(request))
+    assert prepared.raw_arities == frozenset({3})
+    assert prepared.storage
+    args = prepared.args_for(3)
+    assert isinstance(args, list)
+    ctx, req = args
+    assert "body" not in ctx  # pb 2: the raw form reads the body itself
+    assert req["raw_body"] == '{"a": 1}'
+    assert "body" not in req
     assert prepared.args_for(1) == RuleError(message=ARITY)
-    assert RAW_UNSUPPORTED == (
-        "The (ctx, req, res) form of a generic rule is not supported by this runtime yet: "
-        "take (ctx, cb) instead."
-    )
+    assert ARITY == "A generic rule must take (ctx, cb) or (ctx, req, res)."
 
 
 def test_bad_json_fails_only_the_wrapped_form() -> None:
     prepared = invocation(COMPILER.prepare(hook_request(b"{bad")))
     assert prepared.args_for(2) == RuleError(message="Unexpected token b in JSON at position 1")
-    assert prepared.args_for(3) == RuleError(message=RAW_UNSUPPORTED)
+    raw = prepared.args_for(3)
+    assert isinstance(raw, list)
+    assert raw[1]["raw_body"] == "{bad"
 
 
 def test_unauthorized() -> None:

@@ -154,7 +154,8 @@ def test_concurrent_writers_with_one_etag_have_one_winner(
         results = await asyncio.gather(*(write(value) for value in range(8)))
         assert sorted(r for r in results if r is not None) == [2]
         document = await store.get_storage("c", "w")
-        assert document is not None and document.etag == 2
+        assert document is not None
+        assert document.etag == 2
 
     run(scenario)
 
