@@ -98,15 +98,18 @@ class Scheduler:
     async def _loop(self) -> None:
         while True:
             try:
-                await self._dispatch(self.clock())
+                await self._dispatch(None)
             except Exception:
                 logger.exception("cron: looking for due runs failed; retrying")
             await asyncio.sleep(self.poll_s)
 
-    async def _dispatch(self, now: float) -> list[asyncio.Task[CronRun | None]]:
+    async def _dispatch(self, at: float | None) -> list[asyncio.Task[CronRun | None]]:
+        """Claim and start due runs while slots are free; ``at`` None reads the clock for each
+        claim (a claim made after waiting for a slot must not start its lease in the past)."""
         started: list[asyncio.Task[CronRun | None]] = []
         while not self._closing:
             await self._slots.acquire()
+            now = self.clock() if at is None else at
             try:
                 claim = await self.store.claim_cron_run(now, self.node, self.lease_s, next_run)
             except BaseException:
@@ -126,6 +129,14 @@ class Scheduler:
         self._slots.release()
 
     async def _fire(self, claim: CronClaim, now: float) -> CronRun | None:
+        try:
+            return await self._fire_claimed(claim, now)
+        except Exception:
+            # The lease stays: the run fires again once it lapses.
+            logger.exception("cron: the run of %s/%s failed", claim.job.container, claim.job.name)
+            return None
+
+    async def _fire_claimed(self, claim: CronClaim, now: float) -> CronRun | None:
         job, lease = claim.job, claim.lease
         where = f"{job.container}/{job.name}"
         stop = await self._stop_state(claim, now)
@@ -144,12 +155,7 @@ class Scheduler:
                 now - lease.scheduled_at,
             )
         run = await self._call(claim, self.clock())
-        try:
-            kept = await self.store.finish_cron_run(claim, run, None, self.keep)
-        except Exception:
-            logger.exception("cron: recording the run of %s failed", where)
-            return run
-        if not kept:
+        if not await self.store.finish_cron_run(claim, run, None, self.keep):
             logger.warning(
                 "cron: the run of %s finished after the job was removed or taken over; "
                 "its result is dropped",

@@ -389,3 +389,24 @@ def test_a_lease_shorter_than_the_run_timeout_is_refused(tmp_path: Path) -> None
             run_timeout_s=10,
             lease_s=10,
         )
+
+
+@run_async
+async def test_a_run_that_cannot_be_recorded_fires_again_after_its_lease(world: World) -> None:
+    await world.job()
+    real_finish = world.store.finish_cron_run
+    failures = [RuntimeError("database is gone")]
+
+    async def finish(*args: Any) -> bool:
+        if failures:
+            raise failures.pop()
+        return await real_finish(*args)
+
+    world.store.finish_cron_run = finish  # type: ignore[method-assign,assignment]
+    assert await world.scheduler().tick(MINUTE) == [None]
+    assert (await world.jobs.get("c", "job")).run_count == 0
+    [again] = await world.scheduler().tick(MINUTE + LEASE_S + 1)
+    assert again is not None
+    assert again.scheduled_at == MINUTE
+    assert (await world.jobs.get("c", "job")).run_count == 1
+    assert len(world.webtask.calls) == 2
