@@ -9,7 +9,9 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -297,3 +299,150 @@ def test_doctor_fails_on_unreachable_backends_without_showing_passwords(tmp_path
     assert report["bus"]["backend"] == "redis redis://:***@127.0.0.1:1/0"
     assert "Backends not reachable: postgresql postgresql://wthost:***@" in result.stderr
     assert "hunter" not in result.stdout + result.stderr
+
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+def documented_nginx_config() -> str:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text()
+    block = text.split("<!-- nginx:start -->")[1].split("<!-- nginx:end -->")[0]
+    return block.strip().removeprefix("```nginx").removesuffix("```")
+
+
+@pytest.fixture
+def nginx(cluster: Cluster, tmp_path: Path) -> Iterator[tuple[str, Server, Server]]:
+    """nginx running the docs' configuration in front of two new nodes of the cluster."""
+    if NGINX is None:
+        if os.environ.get("CI"):
+            pytest.fail("nginx is missing: .ci/run installs it (apt-get install nginx-light)")
+        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    first, second = cluster.start("n1"), cluster.start("n2")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    addresses = iter(node.url.removeprefix("http://") for node in (first, second))
+    config = re.sub(
+        r"server 10\.0\.0\.1\d:8080",
+        lambda _: f"server {next(addresses)}",
+        documented_nginx_config(),
+    )
+    assert next(addresses, None) is None, "the docs' upstream no longer lists two nodes"
+    config = config.replace("listen 80;", f"listen 127.0.0.1:{port};")
+    temp = "\n".join(
+        f"    {kind}_temp_path {tmp_path}/{kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    main = (
+        f"daemon off;\nworker_processes 1;\npid {tmp_path}/nginx.pid;\n"
+        f"error_log {tmp_path}/error.log;\nevents {{ worker_connections 256; }}\n"
+        f"http {{\n    access_log off;\n{temp}\n{config}\n}}\n"
+    )
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(main)
+    checked = subprocess.run(
+        [NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stderr
+    proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf)], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "nginx did not start"
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}", first, second
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def test_the_documented_nginx_config_balances_streams_and_fails_over(
+    nginx: tuple[str, Server, Server],
+) -> None:
+    url, first, second = nginx
+    headers = first.auth()
+    with httpx.Client(base_url=url, timeout=10) as client:
+        put = client.put(
+            f"/api/webtask/{CONTAINER}/balanced", json={"code": version_rule(5)}, headers=headers
+        )
+        assert put.status_code == 200, put.text
+        # Host (with its port) reaches the node: URLs it returns point at the balancer.
+        assert put.json()["webtask_url"] == f"{url}/api/run/{CONTAINER}/balanced"
+
+        # Log streams work through nginx. Two of them: least_conn puts one on each node (an open
+        # stream is an active connection), so runs then alternate between the nodes; each
+        # stream shows the lines of both.
+        records: list[dict[str, Any]] = []
+        token = first.cli("token", "create", "--container", CONTAINER).strip()
+        stream = httpx.Client(timeout=30)
+
+        def read(opened: threading.Event) -> None:
+            try:
+                with stream.stream(
+                    "GET", f"{url}/api/logs/tenant/{CONTAINER}", params={"key": token}
+                ) as response:
+                    opened.set()
+                    for line in response.iter_lines():
+                        if line.startswith("data:{") and line != "data:{}":
+                            records.append(json.loads(line[5:]))
+            except httpx.HTTPError:
+                pass
+
+        for _ in range(2):
+            opened = threading.Event()
+            threading.Thread(target=read, args=(opened,), daemon=True).start()
+            assert opened.wait(10)
+        try:
+            pids = {first.proc.pid, second.proc.pid}
+            deadline = time.monotonic() + 10
+            seen: set[int] = set()
+            while seen != pids:
+                assert time.monotonic() < deadline, f"runs reached only {seen} of {pids}"
+                assert client.post(f"/api/run/{CONTAINER}/balanced", json={}).json() == {"v": 5}
+                time.sleep(0.05)
+                seen = {r["pid"] for r in records if r["msg"] == "node output v5"}
+        finally:
+            stream.close()
+
+        # A node killed under load: only requests it held at that moment may fail.
+        results: list[tuple[float, int | str]] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            with httpx.Client(base_url=url, timeout=10) as c:
+                while not stop.is_set():
+                    try:
+                        status: int | str = c.post(f"/api/run/{CONTAINER}/balanced").status_code
+                    except httpx.HTTPError as exc:
+                        status = type(exc).__name__
+                    results.append((time.monotonic(), status))
+
+        threads = [threading.Thread(target=load) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        try:
+            time.sleep(0.5)
+            second.proc.send_signal(signal.SIGKILL)
+            second.proc.wait(10)
+            killed = time.monotonic()
+            time.sleep(1.5)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(20)
+        failed = [(t, s) for t, s in results if s != 200]
+        assert len(failed) <= len(threads), f"more failures than requests in flight: {failed}"
+        assert all(t < killed + 0.5 for t, _ in failed), failed
+        after = [s for t, s in results if t > killed + 0.5]
+        assert len(after) >= 20
+        assert set(after) == {200}
+        print(
+            f"through nginx: {len(results)} requests, {len(failed)} failed (in flight on the "
+            f"killed node), {len(after)} after it, all 200"
+        )
