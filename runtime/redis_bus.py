@@ -152,6 +152,16 @@ class RedisBus(InProcessBus):
         for container in list(self._subscribers):
             self._control_message("interest", container)
 
+    def _prune(self) -> None:
+        """Forget readers whose node stopped refreshing them (it died)."""
+        now = time.monotonic()
+        for container in list(self._remote):
+            nodes = self._remote[container]
+            for node in [node for node, expiry in nodes.items() if expiry <= now]:
+                del nodes[node]
+            if not nodes:
+                del self._remote[container]
+
     async def _write(self) -> None:
         while True:
             await self._wake.wait()
@@ -164,8 +174,11 @@ class RedisBus(InProcessBus):
                     await client.publish(self._control, self._pending[0])
                     self._pending.popleft()
                 while not self._outbox.empty():
-                    channel, payload = self._outbox.get_nowait()
-                    await client.publish(channel, payload)
+                    # One round trip for everything queued (a busy rule logs in bursts).
+                    pipe = client.pipeline(transaction=False)
+                    for _ in range(min(self._outbox.qsize(), 500)):
+                        pipe.publish(*self._outbox.get_nowait())
+                    await pipe.execute()
             except (RedisError, OSError) as exc:
                 # The reader notices too and reconnects; what is pending stays pending.
                 logger.debug("redis bus: publish failed: %s", exc)
@@ -197,6 +210,7 @@ class RedisBus(InProcessBus):
                     if time.monotonic() - refreshed >= INTEREST_REFRESH_S:
                         refreshed = time.monotonic()
                         self._announce()
+                        self._prune()
             except (RedisError, OSError) as exc:
                 if self.connected:
                     logger.warning("redis bus lost %s (%s); retrying", redact(self.url), exc)

@@ -185,3 +185,23 @@ def test_a_redis_restart_loses_no_invalidation_and_fan_out_resumes(
             await b.close()
 
     run(scenario)
+
+
+def test_a_burst_of_records_arrives_complete_and_in_order(redis_server: RedisServer) -> None:
+    async def scenario() -> None:
+        a, b = RedisBus(redis_server.url, "ns"), RedisBus(redis_server.url, "ns")
+        await a.start()
+        await b.start()
+        reader = a.subscribe("c")
+        try:
+            await eventually(lambda: b.listening("c"))
+            for i in range(600):
+                b.publish("c", {"n": i})
+            got = [await reader.get(2.0) for _ in range(600)]
+            assert got == [{"n": i} for i in range(600)]
+        finally:
+            reader.close()
+            await a.close()
+            await b.close()
+
+    run(scenario)
