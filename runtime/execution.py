@@ -73,6 +73,7 @@ async def call(
             language=runnable.language,
             on_output=on_output,
             rpc=rpc,
+            module_api=runnable.module_api,
         )
     except SandboxError as exc:
         svc.bus.publish(container, failure_record(container, name, req_id, exc))

@@ -15,7 +15,7 @@ from starlette.requests import Request
 
 from compilers import HookRequest, context as wt
 from compilers.base import JSON
-from runtime.webtasks import Runnable
+from runtime.webtasks import Runnable, claimed_params
 
 URL_FORMAT = 1  # shared-domain URLs: /api/run/{container}/{name}
 DEFAULT_PB = 2
@@ -29,11 +29,6 @@ def body_flags(claims: Mapping[str, Any], query: Mapping[str, JSON]) -> tuple[in
         pb = 1
     mb = bool(claims.get("mb")) or wt.is_truthy(query.get("webtask_mb"))
     return pb, mb
-
-
-def _params(claims: Mapping[str, Any]) -> dict[str, str]:
-    pctx = claims.get("pctx")
-    return {str(k): str(v) for k, v in pctx.items()} if isinstance(pctx, dict) else {}
 
 
 def webtask_context(
@@ -60,7 +55,7 @@ def webtask_context(
         parsed = wt.parse_body(headers.get("content-type"), body_raw)
     return wt.context(
         secrets=runnable.secrets,
-        params=_params(claims),
+        params=claimed_params(claims),
         meta=runnable.meta,
         query=wt.without_flags(query),
         headers=headers,
@@ -103,7 +98,7 @@ def hook_request(
         pb=pb,
         mb=int(mb),
         ectx=dict(runnable.secrets),
-        pctx=_params(claims),
+        pctx=claimed_params(claims),
         meta=dict(runnable.meta),
     )
     if token is not None:

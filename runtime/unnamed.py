@@ -21,7 +21,7 @@ from runtime.errors import BadRequest
 from runtime.names import CODE_URL_PREFIX
 from runtime.services import Services
 from runtime.store import WebtaskRecord
-from runtime.webtasks import Runnable, rule_hash
+from runtime.webtasks import Runnable, claimed_params, module_api, rule_hash
 
 BODYLESS = frozenset({"GET", "DELETE", "HEAD", "OPTIONS"})
 
@@ -91,6 +91,7 @@ async def resolve(
         raise BadRequest(str(exc)) from exc
     ectx = claims.get("ectx")
     secrets = svc.webtasks.open_ectx(ectx, claims.get("ten")) if isinstance(ectx, str) else {}
+    api = module_api(code, secrets, meta, claimed_params(claims))
     record = WebtaskRecord(
         container=container,
         name="",
@@ -106,9 +107,10 @@ async def resolve(
         meta=meta,
         secrets=secrets,
         compiler=compiler,
-        code_hash=rule_hash(code, language),
+        code_hash=rule_hash(code, language, api),
         language=language,
         named=False,
+        module_api=api,
     )
     shared = fixed or "webtask_share_token" in query
     return Unnamed(runnable=runnable, body=body, token=token if shared else None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -45,9 +46,28 @@ from sandbox.pool import WorkerPool
 logger = logging.getLogger(__name__)
 
 
-def rule_hash(code: str, language: str | None) -> str:
-    """Cache key of compiled code in a worker: the source and the language it is read as."""
-    return code_hash(f"{language or ''}\0{code}")
+def rule_hash(code: str, language: str | None, api: Mapping[str, Any] | None = None) -> str:
+    """Cache key of compiled code in a worker: the source, the language it is read as and the
+    ``module.webtask`` it loads with."""
+    if api is None:
+        return code_hash(f"{language or ''}\0{code}")
+    return code_hash(f"{language or ''}\0{code}\0{json.dumps(api, sort_keys=True)}")
+
+
+def module_api(
+    code: str, secrets: Mapping[str, str], meta: Mapping[str, str], params: Mapping[str, str]
+) -> dict[str, Any] | None:
+    """``module.webtask`` (webtask-runtime's load-time API: secrets, meta, params) for code
+    that reads it; None for the rest, so they share compiled code across webtasks."""
+    if "module.webtask" not in code:
+        return None
+    return {"secrets": dict(secrets), "meta": dict(meta), "params": dict(params)}
+
+
+def claimed_params(claims: Mapping[str, Any]) -> dict[str, str]:
+    """The ``pctx`` claim (``ctx.params``) as strings."""
+    pctx = claims.get("pctx")
+    return {str(k): str(v) for k, v in pctx.items()} if isinstance(pctx, dict) else {}
 
 
 def _upload_failure(exc: SandboxError) -> APIError:
@@ -78,6 +98,7 @@ class Runnable:
     code_hash: str
     language: str | None = None
     named: bool = True
+    module_api: dict[str, Any] | None = None
 
     @property
     def display_name(self) -> str:
@@ -194,8 +215,11 @@ class Webtasks:
             raise BadRequest(
                 f"Meta wt-language must be 'python' or 'javascript', not {language!r}."
             )
+        api = module_api(code, secrets, meta, claimed_params(plan.claims))
         try:
-            await self.pool.compile(container, rule_hash(code, language), code, language)
+            await self.pool.compile(
+                container, rule_hash(code, language, api), code, language, module_api=api
+            )
         except CompileFailed as exc:
             raise BadRequest(str(exc), language=exc.language, details=exc.diagnostics) from exc
         except SandboxError as exc:
@@ -294,13 +318,17 @@ class Webtasks:
             compiler = get_compiler(meta)
         except UnknownCompiler as exc:
             raise BadRequest(str(exc)) from exc
+        secrets = self.secrets_of(record)
+        language = meta.get("wt-language") or None
+        api = module_api(record.code, secrets, meta, claimed_params(record.claims))
         runnable = Runnable(
             record=record,
             meta=meta,
-            secrets=self.secrets_of(record),
+            secrets=secrets,
             compiler=compiler,
-            code_hash=rule_hash(record.code, meta.get("wt-language") or None),
-            language=meta.get("wt-language") or None,
+            code_hash=rule_hash(record.code, language, api),
+            language=language,
+            module_api=api,
         )
         if generation == self._generation:
             self._cache[(container, name)] = runnable

@@ -92,8 +92,11 @@ PRELUDE = r"""
   };
   g.require = (name) => {
     // node's wording first (webtask code tests for it), then why.
-    const err = new Error("Cannot find module '" + String(name) + "': wthost rules run " +
-      'without npm modules or network access.');
+    // A version suffix names no other module ('bogus@1.0.0' is 'bogus'), as in webtask-runtime.
+    const spec = String(name);
+    const at = spec.indexOf('@', 1);
+    const err = new Error("Cannot find module '" + (at > 0 ? spec.slice(0, at) : spec) +
+      "': wthost rules run without npm modules or network access.");
     err.code = 'MODULE_NOT_FOUND';
     throw err;
   };
@@ -326,7 +329,9 @@ class JSModule:
         cpu_s: float,
         log: Callable[[str, str], None],
         log_bytes: int = 65536,
+        webtask: dict[str, Any] | None = None,
     ) -> None:
+        """``webtask`` is ``module.webtask`` while the module loads (secrets, meta, params)."""
         self._log = log
         self._cpu_s = cpu_s
         context = quickjs.Context()
@@ -341,9 +346,13 @@ class JSModule:
         except quickjs.JSException as exc:
             raise JSCompileError(_diagnostic(exc, source)) from None
         context.set("__wt_factory", factory)
+        if webtask is not None:
+            context.set("__wt_module_api", context.parse_json(json.dumps(webtask)))
         try:
             kind = context.eval(
                 "(function () { const module = { exports: {} };"
+                " if (typeof __wt_module_api !== 'undefined') {"
+                " module.webtask = __wt_module_api; delete globalThis.__wt_module_api; }"
                 " const r = __wt_factory(module, module.exports);"
                 " globalThis.__wt_entry = typeof r === 'function' ? r : module.exports;"
                 " delete globalThis.__wt_factory;"

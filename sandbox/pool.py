@@ -107,15 +107,23 @@ class WorkerPool:
     # -- public operations ---------------------------------------------------------------
 
     async def compile(
-        self, container: str, code_hash: str, code: str, language: str | None = None
+        self,
+        container: str,
+        code_hash: str,
+        code: str,
+        language: str | None = None,
+        *,
+        module_api: dict[str, Any] | None = None,
     ) -> LoadInfo:
         """Compile and cache ``code`` in a worker of ``container``; ``CompileFailed`` if broken.
 
         ``language`` is meta ``wt-language`` when set; otherwise the worker detects it.
+        ``module_api`` is what JavaScript code reads as ``module.webtask`` while it loads (its
+        values must be part of ``code_hash``).
         """
         worker = await self._acquire(container)
         try:
-            return await self._ensure_loaded(worker, code_hash, code, language)
+            return await self._ensure_loaded(worker, code_hash, code, language, module_api)
         finally:
             self._release(worker)
 
@@ -130,6 +138,7 @@ class WorkerPool:
         *,
         on_output: OnOutput | None = None,
         rpc: RPCHandler | None = None,
+        module_api: dict[str, Any] | None = None,
     ) -> Outcome:
         """Run one rule call in a worker of ``container``.
 
@@ -138,7 +147,7 @@ class WorkerPool:
         """
         worker = await self._acquire(container)
         try:
-            info = await self._ensure_loaded(worker, code_hash, code, language)
+            info = await self._ensure_loaded(worker, code_hash, code, language, module_api)
             args = invocation.args_for(info.arity)
             if isinstance(args, RuleError):
                 return Outcome(error=args, language=info.language)
@@ -187,15 +196,20 @@ class WorkerPool:
             self.stats["timeouts"] += 1
 
     async def _ensure_loaded(
-        self, worker: WorkerProcess, code_hash: str, code: str, language: str | None
+        self,
+        worker: WorkerProcess,
+        code_hash: str,
+        code: str,
+        language: str | None,
+        module_api: dict[str, Any] | None = None,
     ) -> LoadInfo:
         info = worker.loaded.get(code_hash)
         if info is not None:
             return info
-        reply = await worker.exchange(
-            {"t": "load", "hash": code_hash, "code": code, "language": language},
-            timeout_ms=self.config.worker.timeout_ms,
-        )
+        load: dict[str, Any] = {"t": "load", "hash": code_hash, "code": code, "language": language}
+        if module_api is not None:
+            load["webtask"] = module_api
+        reply = await worker.exchange(load, timeout_ms=self.config.worker.timeout_ms)
         if reply.get("t") == "loaded":
             info = LoadInfo(arity=int(reply["arity"]), language=str(reply.get("language")))
             worker.loaded[code_hash] = info

@@ -4,7 +4,7 @@ No I/O here. Every message is a map with ``t`` (its type). The order of a worker
 
     server → worker   init    {limits}                          once, first
     worker → server   hello   {version, pid, layers}            once, after hardening
-    server → worker   load    {hash, code, language?}           compile (cached by hash)
+    server → worker   load    {hash, code, language?, webtask?} compile (cached by hash)
     worker → server   loaded  {hash, arity, language} | compile_error {diagnostics, language}
     server → worker   call    {id, hash, args, model?: "raw", storage?: true}
     worker → server   log     {id, line}                        zero or more, as printed

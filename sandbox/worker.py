@@ -152,7 +152,8 @@ def load(state: State, message: protocol.Message, emit: Emit) -> protocol.Messag
     source = source.removeprefix("\ufeff")  # a UTF-8 BOM, as webtask-runtime strips it
     language = detect_language(source, message.get("language"))
     if language == "javascript":
-        return _load_js(state, code_hash, source, emit)
+        api = message.get("webtask")
+        return _load_js(state, code_hash, source, emit, api if isinstance(api, dict) else None)
     compiled = compile_rule(source)
     if compiled.code is None:
         return _compile_error("python", [d.as_dict() for d in compiled.diagnostics])
@@ -174,7 +175,9 @@ def load(state: State, message: protocol.Message, emit: Emit) -> protocol.Messag
     return {"t": "loaded", "hash": code_hash, "arity": arity, "language": "python"}
 
 
-def _load_js(state: State, code_hash: str, source: str, emit: Emit) -> protocol.Message:
+def _load_js(
+    state: State, code_hash: str, source: str, emit: Emit, api: dict[str, Any] | None = None
+) -> protocol.Message:
     sink = _JSLogSink(_log_emitter(state, 0, emit))
     try:
         module = JSModule(
@@ -183,6 +186,7 @@ def _load_js(state: State, code_hash: str, source: str, emit: Emit) -> protocol.
             cpu_s=state.cpu_ms / 1000,
             log=sink,
             log_bytes=state.log_bytes,
+            webtask=api,
         )
     except JSCompileError as exc:
         d = exc.diagnostic
