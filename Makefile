@@ -17,7 +17,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/wthost serve
 
+# The scale-out test runs docs/deploy.md's nginx config in front of two nodes: install Debian's
+# nginx-light when it is missing and we may (root with apt-get); otherwise that test skips.
+NGINX_SETUP = command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || [ "$$(id -u)" != 0 ] \
+	|| ! command -v apt-get >/dev/null \
+	|| DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light \
+	>/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	apt-get install -y -qq --no-install-recommends nginx-light >/dev/null) || true
+
 test: $(STAMP)
+	@$(NGINX_SETUP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -315,7 +315,9 @@ def nginx(cluster: Cluster, tmp_path: Path) -> Iterator[tuple[str, Server, Serve
     """nginx running the docs' configuration in front of two new nodes of the cluster."""
     if NGINX is None:
         if os.environ.get("CI"):
-            pytest.fail("nginx is missing: .ci/run installs it (apt-get install nginx-light)")
+            pytest.fail(
+                "nginx is missing: make test installs it as root (apt-get install nginx-light)"
+            )
         pytest.skip("nginx is not installed (apt-get install nginx-light)")
     first, second = cluster.start("n1"), cluster.start("n2")
     with socket.socket() as probe:
