@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from compilers import PLAIN, Outcome, Reply, webtask as plain
 from runtime import storage, streaming, unnamed
-from runtime.auth import authenticate, presented_token, require_container
+from runtime.auth import authenticate, presented_token, require_runner
 from runtime.errors import PayloadTooLarge
 from runtime.execution import call, execute as execute, reply_response, sandbox_failure
 from runtime.http import read_body
@@ -54,7 +54,7 @@ async def run_unnamed(request: Request) -> Response:
         body = await read_body(request, svc.settings.max_body_bytes)
     except PayloadTooLarge:
         return reply_response(plain.too_large(svc.settings.max_body_bytes))
-    require_container(claims, container)
+    require_runner(claims, container)
     token = presented_token(request) or ""
     try:
         target = await unnamed.resolve(

@@ -27,7 +27,7 @@ async def get_data(request: Request) -> Response:
     svc = services(request)
     container, name = request.path_params["container"], request.path_params["name"]
     claims = await authenticate(request, svc.keys, svc.store)
-    require_container(claims, container)
+    require_container(claims, container, webtask=name)
     await svc.webtasks.get(container, name)  # 404 for an unknown webtask
     document = await svc.store.get_storage(container, name)
     if document is None:
@@ -41,7 +41,7 @@ async def put_data(request: Request) -> Response:
     container, name = request.path_params["container"], request.path_params["name"]
     claims = await authenticate(request, svc.keys, svc.store)
     body = await read_json_object(request, svc.settings.max_body_bytes)
-    require_container(claims, container)
+    require_container(claims, container, webtask=name)
     if "data" not in body:
         raise BadRequest("Send 'data': the storage document as a JSON string.")
     text = _document(body["data"])

@@ -41,9 +41,35 @@ async def authenticate(request: Request, keys: Keys, store: Store) -> dict[str, 
     return claims
 
 
-def require_container(claims: dict[str, Any], container: str) -> None:
+def require_container(
+    claims: dict[str, Any], container: str, *, webtask: str | None = None
+) -> None:
+    """The token covers ``container`` and may manage it, or 403.
+
+    Webtask tokens (those that fix code with a ``code`` or ``url`` claim) only run their
+    webtask: a rule can see its own token (``ctx.token``), so such a token must never read
+    other webtasks' code or secrets. Where ``webtask`` names the resource (its storage), a
+    webtask token for exactly that webtask is accepted.
+    """
+    require_runner(claims, container)
+    if is_webtask_token(claims) and not (
+        webtask is not None and claims.get("ten") == container and claims.get("jtn") == webtask
+    ):
+        raise Forbidden(
+            "This is a webtask token: it runs its webtask but cannot manage the container. "
+            "Use a profile or admin token (`wthost token create`)."
+        )
+
+
+def require_runner(claims: dict[str, Any], container: str) -> None:
+    """The token may run code in ``container`` (unnamed runs): any token that covers it,
+    webtask tokens included — which code runs is decided by what the token fixes."""
     if not tokens.container_allowed(claims.get("ten"), container):
         raise Forbidden(f"This token does not grant access to container {container!r}.")
+
+
+def is_webtask_token(claims: dict[str, Any]) -> bool:
+    return "url" in claims or "code" in claims
 
 
 def is_master(claims: dict[str, Any]) -> bool:

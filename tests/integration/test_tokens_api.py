@@ -318,3 +318,28 @@ def test_log_stream_needs_a_token_for_the_container(server: Server) -> None:
     assert server.client.get(url).status_code == 401
     other = server.cli("token", "create", "--container", fresh()).strip()
     assert server.client.get(url, params={"key": other}).status_code == 403
+
+
+def test_webtask_tokens_cannot_manage_their_container(server: Server) -> None:
+    """A rule can see its own token (ctx.token): it must not open other webtasks' secrets."""
+    container = fresh()
+    secret_put = server.put(container, "vault", "def f(cb):\n    cb(None, 1)\n", secrets={"K": "v"})
+    assert secret_put.status_code == 200
+    mine = server.put(container, "mine", "def f(ctx, cb):\n    cb(None, ctx.token)\n")
+    token = mine.json()["token"]
+    assert server.client.get(f"/api/run/{container}/mine").json() == token
+    headers = server.auth(token)
+    for method, path in [
+        ("GET", f"/api/webtask/{container}/vault?decrypt=true"),
+        ("GET", f"/api/webtask/{container}"),
+        ("DELETE", f"/api/webtask/{container}/vault"),
+        ("GET", f"/api/webtask/{container}/vault/data"),
+        ("GET", f"/api/logs/tenant/{container}"),
+        ("GET", f"/api/cron/{container}"),
+    ]:
+        answer = server.client.request(method, path, headers=headers)
+        assert answer.status_code == 403, (method, path, answer.text)
+        assert "webtask token" in answer.json()["message"]
+    assert (
+        server.client.get(f"/api/webtask/{container}/mine/data", headers=headers).status_code == 200
+    )
