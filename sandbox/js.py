@@ -16,12 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import esprima
 import quickjs
 
 from sandbox.channel import RPCError
 
 MAX_JOBS = 100_000
+MAX_COLUMN_SOURCE = 65_536  # bytes before the failing line that column probing will re-compile
+MAX_COLUMN_PROBES = 400  # longest line whose column is probed
 STACK_BYTES = 1 << 20
 
 # Runs once per context, before the rule. Names starting with __wt are ours; rules can see them
@@ -297,25 +298,43 @@ class JSCompileError(Exception):
         self.diagnostic = diagnostic
 
 
-def _diagnostic(exc: quickjs.JSException, source: str) -> JSDiagnostic:
-    """QuickJS names the line only; esprima finds the column when it agrees on the line."""
+def _diagnostic(context: quickjs.Context, exc: quickjs.JSException, source: str) -> JSDiagnostic:
+    """QuickJS names the line only; the column is found by compiling prefixes of that line."""
     text = str(exc)
     first = text.splitlines()[0] if text else "SyntaxError"
     match = _LOCATION.search(text)
     line = int(match.group(1)) if match else 1
-    return JSDiagnostic(line=line, column=_column(source, line), message=first)
+    return JSDiagnostic(line=line, column=_column(context, source, line, first), message=first)
 
 
-def _column(source: str, line: int) -> int:
+def _compile_error(context: quickjs.Context, source: str) -> str | None:
     try:
-        esprima.parseScript(WRAPPER_HEAD + source + WRAPPER_TAIL)
-    except esprima.Error as exc:
-        if getattr(exc, "lineNumber", None) == line:
-            column = int(getattr(exc, "column", 1))
-            return max(1, column - len(WRAPPER_HEAD)) if line == 1 else column
-    except (RecursionError, MemoryError, ValueError, IndexError, AttributeError):
-        pass
-    return 1
+        context.eval(WRAPPER_HEAD + source + WRAPPER_TAIL)
+    except quickjs.JSException as exc:
+        text = str(exc)
+        return text.splitlines()[0] if text else "SyntaxError"
+    return None
+
+
+def _column(context: quickjs.Context, source: str, line: int, message: str) -> int:
+    """The 1-based column where the error appears: walking back from the end of the line,
+    the shortest prefix of the source that still fails with the same message.
+
+    Bounded (long lines and big sources get the first non-blank column): each probe is a
+    compile of the source up to that point, in the worker, with the context's limits.
+    """
+    lines = source.split("\n")
+    if not 0 < line <= len(lines):
+        return 1
+    text = lines[line - 1]
+    first_char = len(text) - len(text.lstrip()) + 1
+    before = "\n".join(lines[: line - 1]) + ("\n" if line > 1 else "")
+    if len(before) > MAX_COLUMN_SOURCE or len(text) > MAX_COLUMN_PROBES:
+        return first_char
+    column = len(text)
+    while column > first_char and _compile_error(context, before + text[: column - 1]) == message:
+        column -= 1
+    return max(column, first_char)
 
 
 class JSModule:
@@ -344,7 +363,7 @@ class JSModule:
         try:
             factory = context.eval(WRAPPER_HEAD + source + WRAPPER_TAIL)
         except quickjs.JSException as exc:
-            raise JSCompileError(_diagnostic(exc, source)) from None
+            raise JSCompileError(_diagnostic(context, exc, source)) from None
         context.set("__wt_factory", factory)
         if webtask is not None:
             context.set("__wt_module_api", context.parse_json(json.dumps(webtask)))
