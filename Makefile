@@ -43,4 +43,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info .cache/npm-wt
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info .cache/npm-wt .cache/npm-ref

@@ -7,7 +7,7 @@ exact bytes. The JavaScript variants wait for the JavaScript engine.
 ``test_expectations_are_the_reference_answers`` re-derives every expected answer from the real
 npm packages when ``AUTH0_EXT_COMPILERS_NODE_MODULES`` names a ``node_modules`` folder holding
 auth0-ext-compilers 6.1.0 and webtask-runtime 2.0.0 (``npm install auth0-ext-compilers@6.1.0
-webtask-runtime@2.0.0``); it is skipped otherwise.
+webtask-runtime@2.0.0``); otherwise the test installs them into ``.cache/npm-ref``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from tests.integration.ext_cases import API_EXPORTS, CASES, Case
+from tests.integration.reference import reference_node_modules
 from tests.integration.server import Server
 
 pytestmark = pytest.mark.integration
@@ -101,10 +102,9 @@ def test_bare_export_names_are_not_compilers(server: Server, export: str) -> Non
 
 
 def test_expectations_are_the_reference_answers() -> None:
-    node_modules = os.environ.get("AUTH0_EXT_COMPILERS_NODE_MODULES")
+    node_modules = reference_node_modules("AUTH0_EXT_COMPILERS_NODE_MODULES")
     node = shutil.which("node")
-    if not node_modules or node is None:
-        pytest.skip("set AUTH0_EXT_COMPILERS_NODE_MODULES (and install node) to ask the reference")
+    assert node is not None  # checked by reference_node_modules
     cases = [
         {
             "id": case.id,

@@ -10,7 +10,7 @@ RT's ``simulate(code)`` maps to an unnamed run (``POST /api/run/{c}`` with the c
 ``EXACT`` cases pin whole answers byte for byte (status, indentation, field order);
 ``test_exact_cases_are_the_reference_answers`` re-derives them from the real npm package when
 ``WEBTASK_RUNTIME_NODE_MODULES`` names a ``node_modules`` folder holding webtask-runtime 2.0.0
-(``npm install webtask-runtime@2.0.0``); it is skipped otherwise.
+(``npm install webtask-runtime@2.0.0``); otherwise the test installs it into ``.cache/npm-ref``.
 
 The rest covers what the suite leaves out: ``ctx`` and ``req`` in detail, streaming, storage
 conflicts and its HTTP API, and unnamed runs.
@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.reference import reference_node_modules
 from tests.integration.server import Server
 
 pytestmark = pytest.mark.integration
@@ -852,10 +853,9 @@ def test_answers_exactly_like_webtask_runtime(server: Server, case: Exact, lang:
 
 
 def test_exact_cases_are_the_reference_answers() -> None:
-    node_modules = os.environ.get("WEBTASK_RUNTIME_NODE_MODULES")
+    node_modules = reference_node_modules("WEBTASK_RUNTIME_NODE_MODULES")
     node = shutil.which("node")
-    if not node_modules or node is None:
-        pytest.skip("set WEBTASK_RUNTIME_NODE_MODULES (and install node) to ask the reference")
+    assert node is not None  # checked by reference_node_modules
     cases = [
         {
             "id": case.id,
