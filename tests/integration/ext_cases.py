@@ -7,7 +7,7 @@ reference gives (its envelope minus ``stack``, keys in its order). ``reference_o
 re-derives every answer from the real packages (see ``test_extension_compilers.py``).
 
 Where a literal Python translation would answer differently, the Python rule is written the
-idiomatic way that gives the reference's answer, and ``note`` says why (README: "Porting
+idiomatic way that gives the reference's answer, and ``note`` says why (docs/porting.md: "Porting
 JavaScript hooks to Python").
 """
 
