@@ -16,7 +16,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.integration.server import SEED_BODY, SEED_PY, Server
+from tests.integration.server import ROOT, SEED_BODY, SEED_PY, Server
 from tests.integration.wt import WtCli, ensure_wt_cli
 
 pytestmark = pytest.mark.integration
@@ -285,3 +285,30 @@ def test_auth0_hooks_create_ls_enable_disable(wt: WtCli, server: Server, contain
     assert again["auth0-extension-secret"] == secret
 
     assert "meta" not in admin_get(server, f"/api/webtask/{container}/plain").json()
+
+
+def test_seed_myrule_js_created_with_wt_runs_byte_for_byte(
+    wt: WtCli, server: Server, container: str
+) -> None:
+    """Issue 5's command verbatim: `wt create myrule.js --meta ... --secret ...`."""
+    secret = "5eed" * 16
+    source = wt.write("myrule.js", (ROOT / "examples" / "seed" / "myrule.js").read_text())
+    created = wt.wt(
+        "create",
+        str(source),
+        "--meta", "wt-compiler=auth0-ext-compilers/password-exchange",
+        "--meta", "auth0-extension=runtime",
+        "--meta", "auth0-extension-name=password-exchange",
+        "--meta", f"auth0-extension-secret={secret}",
+        "--secret", f"auth0-extension-secret={secret}",
+    )  # fmt: skip
+    url = f"{server.url}/api/run/{container}/myrule"
+    assert url in created.stdout
+    body = {"client": {"id": "c"}, "scope": ["read:sample"], "audience": "https://someapi.com/api"}
+    run = httpx.post(url, json=body, headers={"Authorization": f"Bearer {secret}"})
+    assert run.content == (
+        b'{"statusCode":200,"headers":{},"status":"success",'
+        b'"data":{"https://foo.com/claim":"bar","scope":["read:sample","extra"]}}'
+    )
+    denied = httpx.post(url, json=body, headers={"Authorization": "Bearer nope"})
+    assert denied.json()["data"]["message"] == "Unauthorized extensibility point"
