@@ -238,11 +238,19 @@ def crash_reply(crash: NullDereference) -> Reply:
     return unhandled_reply(f"TypeError: {message}", "TypeError", message)
 
 
+NO_ANSWER = "Script finished without responding."
+
+
 def rule_failure_reply(error: RuleError) -> Reply:
     """A rule's error: the envelope for ``cb(err)`` (and Python's ``raise``); a JavaScript
     exception thrown synchronously escapes the envelope, as in the reference."""
     if error.thrown:
         return unhandled_reply(error.text or error.message, error.kind, error.message)
+    if error.kind == "NoCallback":
+        # On webtask.io such a call waited for the execution time limit and failed there; the
+        # caller sees the same failure (a 5xx, which Auth0 treats as the hook failing), at once.
+        body = {"code": 500, "error": NO_ANSWER, "details": error.message}
+        return Reply(status=500, body=body)
     return error_reply(error)
 
 

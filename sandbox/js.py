@@ -427,7 +427,8 @@ class JSModule:
         return {
             "error": {
                 "message": "The rule finished without calling cb(error, result), so "
-                "it would never answer."
+                "it would never answer: the call fails now instead of waiting out the "
+                "execution time limit."
                 if not raw
                 else "The rule finished without ending its response (res.end()).",
                 "type": "NoCallback",

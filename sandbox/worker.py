@@ -296,7 +296,8 @@ def call(state: State, message: protocol.Message, emit: Emit) -> protocol.Messag
     if not outcome:
         outcome["error"] = {
             "message": "The rule returned without calling cb(error, result) or returning a "
-            "result, so it would never answer."
+            "result, so it would never answer: the call fails now instead of waiting out the "
+            "execution time limit."
             if response is None
             else "The rule returned without writing a response (call res.end()).",
             "type": "NoCallback",

@@ -239,8 +239,10 @@ def test_rule_that_never_calls_back_fails_at_once(server: Server) -> None:
     started = time.monotonic()
     run = server.run_hook("silent", "pwx")
     assert time.monotonic() - started < 2
-    assert run.json()["status"] == "error"
-    assert "without calling cb" in run.json()["data"]["message"]
+    assert run.status_code == 500
+    assert run.json()["error"] == "Script finished without responding."
+    assert "without calling cb" in run.json()["details"]
+    assert "execution time limit" in run.json()["details"]
 
 
 def test_rule_that_loops_forever_times_out_within_the_limit(make_server: object) -> None:
