@@ -38,6 +38,7 @@ INTEREST_TTL_S = 30.0
 RECONNECT_MAX_S = 2.0
 PENDING_INVALIDATIONS = 10_000
 OUTBOX_SIZE = 10_000
+CLOSE_TIMEOUT_S = 2.0
 
 
 class RedisBus(InProcessBus):
@@ -75,13 +76,16 @@ class RedisBus(InProcessBus):
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # A connection Redis dropped mid-read can make a clean close wait forever: bound it.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         if self._client is not None:
             client, self._client = self._client, None
-            await client.aclose()
+            with contextlib.suppress(TimeoutError, RedisError, OSError):
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await client.aclose()
 
     async def ping(self) -> None:
         """Raise ``RedisError`` or ``OSError`` unless Redis answers now."""
@@ -217,8 +221,9 @@ class RedisBus(InProcessBus):
                     self.disconnects += 1
                 self.connected = False
             finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                with contextlib.suppress(RedisError, OSError, TimeoutError):
+                    async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_S)
 

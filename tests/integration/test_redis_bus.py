@@ -74,7 +74,11 @@ async def eventually(check: Callable[[], bool], within_s: float = 5.0) -> float:
 
 
 def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    asyncio.run(scenario())
+    async def bounded() -> None:
+        async with asyncio.timeout(60):  # a hang fails the test instead of stalling the suite
+            await scenario()
+
+    asyncio.run(bounded())
 
 
 def test_records_reach_readers_on_other_nodes_only_while_they_listen(
