@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from runtime.client_ip import Network, parse_networks
+
 Isolation = Literal["container", "invocation"]
 LAYERS = ("rlimits", "unshare", "drop_privileges", "prctl", "seccomp")
 
@@ -53,6 +55,10 @@ def _layers(raw: str) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"unknown layer {unknown[0]!r}; expected 'all', 'none' or {LAYERS}")
     return names
+
+
+def _networks(raw: str) -> tuple[Network, ...]:
+    return parse_networks(raw)
 
 
 def _str(raw: str) -> str:
@@ -108,6 +114,13 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", "127.0.0.1", _str, "Address `wthost serve` listens on."),
+    Setting(
+        "trusted_proxies",
+        "",
+        _networks,
+        "Comma list of proxy IPs/CIDRs whose `X-Forwarded-For` gives the client address "
+        "(login throttle, hooks' `context.ip`); empty trusts none.",
+    ),
     Setting("port", "8080", _int(0, 65535), "TCP port `wthost serve` listens on."),
     Setting("data_dir", "./wthost-data", _str, "Folder for the SQLite database and key files."),
     Setting(
@@ -285,6 +298,7 @@ class Settings:
     """All configuration, read once. Build it with ``Settings.from_environ``."""
 
     host: str = "127.0.0.1"
+    trusted_proxies: tuple[Network, ...] = ()
     port: int = 8080
     data_dir: str = "./wthost-data"
     public_url: str = ""

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from runtime.auth import authenticate, is_master
+from runtime.client_ip import client_ip
 from runtime.errors import BadRequest, Forbidden, PayloadTooLarge
 from runtime.http import base_url, json_response, read_body, read_json_object
 from runtime.oauth.errors import (
@@ -106,7 +107,11 @@ async def token(request: Request) -> Response:
         caller = Caller(
             tenant=tenant,
             issuer=issuer_for(request, svc.settings, tenant),
-            ip=request.client.host if request.client else "",
+            ip=client_ip(
+                request.client.host if request.client else "",
+                request.headers.get("x-forwarded-for"),
+                svc.settings.trusted_proxies,
+            ),
             user_agent=request.headers.get("user-agent", ""),
         )
         answer = await token_server(request).issue(parsed, caller)

@@ -802,3 +802,26 @@ def test_javascript_hook_refusal_is_access_denied(server: Server, tenant: Tenant
         "error": "access_denied",
         "error_description": "Users of Seed App may not call this API",
     }
+
+
+def test_behind_a_trusted_proxy_the_throttle_counts_the_forwarded_client(
+    make_server: Callable[..., Server],
+) -> None:
+    srv = make_server(WTHOST_TRUSTED_PROXIES="127.0.0.1", WTHOST_LOGIN_MAX_FAILURES="2")
+    tenant = prepare(srv)
+
+    def login(password: str, client: str) -> httpx.Response:
+        body = {
+            "grant_type": "password",
+            "username": EMAIL,
+            "password": password,
+            "audience": API,
+            "client_id": tenant.public_id,
+        }
+        return srv.client.post("/oauth/token", json=body, headers={"X-Forwarded-For": client})
+
+    for _ in range(2):
+        _error(login("wrong", "198.51.100.7"), 400, "invalid_grant")
+    _error(login(PASSWORD, "198.51.100.7"), 429, "too_many_attempts")
+    # Same proxy, another client behind it: not blocked.
+    assert login(PASSWORD, "198.51.100.8").status_code == 200
