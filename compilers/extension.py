@@ -108,6 +108,8 @@ def read_body(request: HookRequest) -> Body | RuleError:
         return json.loads(text, parse_constant=_refuse_constant)
     except ValueError as exc:
         return RuleError(message=_json_error(text, exc))
+    except RecursionError:  # V8's JSON.parse has a depth limit too
+        return RuleError(message="Maximum call stack size exceeded")
 
 
 class _NotJSON(ValueError):

@@ -106,6 +106,8 @@ async def _revocation_subject(request: Request, limit: int) -> str | None:
         parsed = json.loads(payload)
     except ValueError as exc:
         raise BadRequest(f"Request body is not valid JSON: {exc}.") from exc
+    except RecursionError as exc:
+        raise BadRequest("Request body is JSON nested too deeply.") from exc
     token = parsed.get("token") if isinstance(parsed, dict) else None
     return token if isinstance(token, str) else None
 

@@ -55,6 +55,8 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
         value = json.loads(raw)
     except ValueError as exc:
         raise BadRequest(f"Request body is not valid JSON: {exc}.") from exc
+    except RecursionError as exc:
+        raise BadRequest("Request body is JSON nested too deeply.") from exc
     if not isinstance(value, dict):
         raise BadRequest(f"Request body must be a JSON object, not {type(value).__name__}.")
     return value

@@ -65,7 +65,7 @@ def _form(body: bytes) -> dict[str, str]:
 def _json(body: bytes) -> dict[str, str]:
     try:
         value = json.loads(body) if body.strip() else {}
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InvalidRequest("The JSON body could not be parsed.") from exc
     if not isinstance(value, dict):
         raise InvalidRequest("The JSON body must be an object.")

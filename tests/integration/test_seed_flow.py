@@ -471,3 +471,32 @@ def test_concurrent_calls_all_succeed(server: Server) -> None:
     import asyncio
 
     assert asyncio.run(burst()) == [SEED_REPLY] * 40
+
+
+DEEP_JSON = b"[" * 200_000 + b"]" * 200_000
+
+
+def test_deeply_nested_json_is_refused_cleanly(server: Server) -> None:
+    server.put_hook("deep", "pwx", SEED_PY)
+    run = server.client.post(
+        "/api/run/deep/pwx",
+        content=DEEP_JSON,
+        headers={"Authorization": "Bearer s3cret", "Content-Type": "application/json"},
+    )
+    assert run.status_code == 200
+    assert run.json() == {
+        "status": "error",
+        "data": {"message": "Maximum call stack size exceeded"},
+    }
+    put = server.client.put(
+        "/api/webtask/deep/x",
+        content=b'{"code": "def f(cb): pass", "meta": ' + DEEP_JSON + b"}",
+        headers=server.auth(),
+    )
+    assert put.status_code == 400
+    assert put.json()["message"] == "Request body is JSON nested too deeply."
+    token = server.client.post(
+        "/oauth/token", content=DEEP_JSON, headers={"Content-Type": "application/json"}
+    )
+    assert token.status_code == 400
+    assert token.json()["error"] == "invalid_request"
