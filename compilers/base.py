@@ -105,12 +105,15 @@ class Outcome:
     """A rule call that ran to an answer: a result (``error is None``) or a rule error.
 
     ``streamed`` means the rule wrote its own HTTP response (raw model) as it ran.
+    ``null`` means a ``None`` result is an explicit JSON ``null`` (JavaScript's ``null``), not
+    ``undefined`` (Python has no ``undefined``: its ``None`` is left out like it).
     ``language`` is the language the rule was read as, when the worker said.
     """
 
     result: JSON = None
     error: RuleError | None = None
     streamed: bool = False
+    null: bool = False
     language: str | None = None
 
 

@@ -260,4 +260,9 @@ def respond(outcome: Outcome) -> Reply:
     """Shape a rule's outcome the way the reference adapter does."""
     if outcome.error is not None:
         return rule_failure_reply(outcome.error)
+    if outcome.null:
+        return Reply(
+            status=200,
+            body={"statusCode": 200, "headers": {}, "status": "success", "data": None},
+        )
     return success_reply(outcome.result)

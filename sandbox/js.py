@@ -490,4 +490,6 @@ class JSModule:
         decoded: dict[str, Any] = {"value": None if raw is None else json.loads(raw)}
         if taken.get("streamed"):
             decoded["streamed"] = True
+        if raw == "null":
+            decoded["null"] = True
         return decoded

@@ -378,7 +378,10 @@ def _outcome(reply: dict[str, Any], language: str | None = None) -> Outcome:
         raise WorkerCrashed("the worker answered a call with an unexpected message")
     if reply.get("ok"):
         return Outcome(
-            result=reply.get("value"), streamed=bool(reply.get("streamed")), language=language
+            result=reply.get("value"),
+            streamed=bool(reply.get("streamed")),
+            null=bool(reply.get("null")),
+            language=language,
         )
     error = reply.get("error")
     error = error if isinstance(error, dict) else {}

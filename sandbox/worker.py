@@ -397,6 +397,8 @@ def _call_js(
     reply = {"t": "result", "id": call_id, "ok": True, "value": outcome.get("value")}
     if outcome.get("streamed"):
         reply["streamed"] = True
+    if outcome.get("null"):
+        reply["null"] = True
     if len(protocol.encode(reply)) > state.result_bytes:
         return {
             "t": "result",

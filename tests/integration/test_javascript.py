@@ -236,3 +236,20 @@ def js_server(tmp_path_factory: pytest.TempPathFactory) -> object:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        ("cb(null, null)", {"statusCode": 200, "headers": {}, "status": "success", "data": None}),
+        ("cb(null)", {"statusCode": 200, "headers": {}, "status": "success"}),
+        ("cb()", {"statusCode": 200, "headers": {}, "status": "success"}),
+    ],
+)
+def test_null_and_undefined_results_as_json_stringify_does(
+    server: Server, call: str, expected: dict[str, object]
+) -> None:
+    code = f"module.exports = function (c, s, a, ctx, cb) {{ {call}; }};"
+    name = "n" + str(abs(hash(call)))
+    server.put_hook("js-null", name, code)
+    assert server.run_hook("js-null", name).json() == expected
