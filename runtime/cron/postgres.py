@@ -238,7 +238,7 @@ async def finish(
                 " error_count = error_count + $1, last_run = $2"
                 " WHERE container = $3 AND name = $4",
                 int(run.type == "error"),
-                json.dumps(_run_json(run)),
+                json.dumps(run.to_json()),
                 *key,
             )
         await db.execute(
@@ -279,7 +279,7 @@ def _job(row: asyncpg.Record) -> CronJob:
         expires_at=row["expires_at"],
         run_count=row["run_count"],
         error_count=row["error_count"],
-        last_run=None if last_run is None else _run_from_json(json.loads(last_run)),
+        last_run=None if last_run is None else CronRun.from_json(json.loads(last_run)),
         lease=None
         if lease_node is None
         else Lease(
@@ -309,28 +309,4 @@ def _run(row: asyncpg.Record) -> CronRun:
         status_code=row["status_code"],
         body=row["body"],
         headers=json.loads(row["headers"]),
-    )
-
-
-def _run_json(run: CronRun) -> dict[str, Any]:
-    return {
-        "scheduled_at": run.scheduled_at,
-        "started_at": run.started_at,
-        "completed_at": run.completed_at,
-        "type": run.type,
-        "status_code": run.status_code,
-        "body": run.body,
-        "headers": dict(run.headers),
-    }
-
-
-def _run_from_json(value: dict[str, Any]) -> CronRun:
-    return CronRun(
-        scheduled_at=value["scheduled_at"],
-        started_at=value["started_at"],
-        completed_at=value["completed_at"],
-        type=value["type"],
-        status_code=value["status_code"],
-        body=value["body"],
-        headers=value["headers"],
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 CronState = Literal["active", "inactive", "invalid", "expired"]
 RunType = Literal["success", "error"]
@@ -26,6 +26,30 @@ class CronRun:
     status_code: int | None
     body: str
     headers: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The run as stored in a job's ``last_run`` column (both backends)."""
+        return {
+            "scheduled_at": self.scheduled_at,
+            "started_at": self.started_at,
+            "completed_at": self.completed_at,
+            "type": self.type,
+            "status_code": self.status_code,
+            "body": self.body,
+            "headers": dict(self.headers),
+        }
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> CronRun:
+        return cls(
+            scheduled_at=value["scheduled_at"],
+            started_at=value["started_at"],
+            completed_at=value["completed_at"],
+            type=value["type"],
+            status_code=value["status_code"],
+            body=value["body"],
+            headers=value["headers"],
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

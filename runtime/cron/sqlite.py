@@ -244,7 +244,7 @@ def finish(
                 "UPDATE cron_jobs SET run_count = run_count + 1,"
                 " error_count = error_count + ?, last_run = ?"
                 " WHERE container = ? AND name = ?",
-                (int(run.type == "error"), json.dumps(_run_json(run)), *key),
+                (int(run.type == "error"), json.dumps(run.to_json()), *key),
             )
         db.execute(
             "UPDATE cron_jobs SET state = coalesce(?, state), lease_node = NULL,"
@@ -296,7 +296,7 @@ def _job(row: tuple[Any, ...]) -> CronJob:
         expires_at=expires_at,
         run_count=run_count,
         error_count=error_count,
-        last_run=None if last_run is None else _run_from_json(json.loads(last_run)),
+        last_run=None if last_run is None else CronRun.from_json(json.loads(last_run)),
         lease=None
         if lease_node is None
         else Lease(node=lease_node, until=lease_until, scheduled_at=lease_scheduled_at),
@@ -325,28 +325,4 @@ def _run(row: tuple[Any, ...]) -> CronRun:
         status_code=status_code,
         body=body,
         headers=json.loads(headers),
-    )
-
-
-def _run_json(run: CronRun) -> dict[str, Any]:
-    return {
-        "scheduled_at": run.scheduled_at,
-        "started_at": run.started_at,
-        "completed_at": run.completed_at,
-        "type": run.type,
-        "status_code": run.status_code,
-        "body": run.body,
-        "headers": dict(run.headers),
-    }
-
-
-def _run_from_json(value: dict[str, Any]) -> CronRun:
-    return CronRun(
-        scheduled_at=value["scheduled_at"],
-        started_at=value["started_at"],
-        completed_at=value["completed_at"],
-        type=value["type"],
-        status_code=value["status_code"],
-        body=value["body"],
-        headers=value["headers"],
     )
